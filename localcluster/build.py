@@ -21,6 +21,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .paths import cache_dir
 
@@ -33,7 +34,7 @@ class BuildError(RuntimeError):
     """A build step failed; the message names the command and shows the tail of its output."""
 
 
-def load_pins() -> dict[str, dict[str, object]]:
+def load_pins() -> dict[str, dict[str, Any]]:
     with PINS_FILE.open("rb") as fh:
         return tomllib.load(fh)
 
