@@ -1,0 +1,27 @@
+"""conftest.py of the fake suite used by the reporting tests."""
+
+import pytest
+
+from fixtures.reporting import set_run_info
+
+pytest_plugins = ["fixtures.reporting.plugin"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cluster_facts(pytestconfig: pytest.Config) -> None:
+    set_run_info(
+        pytestconfig,
+        {
+            "platform": "kind",
+            "cluster_version": "v1.34.1",
+            "dns_implementation": "coredns",
+            "dns_version": "1.14.0",
+            "cluster_domain": "cluster.local",
+            "ip_families": ["IPv4"],
+        },
+    )
+
+
+@pytest.fixture
+def broken_cluster() -> None:
+    raise RuntimeError("exec into resolver pod failed: no exec found")
