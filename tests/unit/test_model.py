@@ -1,0 +1,91 @@
+"""Expectations, diffing and the failure message format (cluster-free)."""
+
+from __future__ import annotations
+
+from fixtures.endpoints import EndpointView, endpoints_from_slices
+from fixtures.model import Check, Expectation, Query, QueryResult, Record, format_failure, normalise_rdata
+from fixtures.workloads import namespace_name
+
+
+def _res(rdtype: str, rdata: list[str], rcode: str = "NOERROR", flags: tuple[str, ...] = ("QR", "AA")) -> QueryResult:
+    q = Query("svc.ns.svc.cluster.local.", rdtype)
+    return QueryResult(q, "10.96.0.10", rcode, flags, tuple(Record(q.name, 5, rdtype, d) for d in rdata))
+
+
+def test_normalisation() -> None:
+    assert normalise_rdata("AAAA", "fd00:0::1") == "fd00::1"
+    assert normalise_rdata("SRV", "0 33 8080 Web-0.SVC.ns.svc.cluster.local.") == "8080 web-0.svc.ns.svc.cluster.local."
+    assert normalise_rdata("PTR", "web-0.svc.ns.svc.cluster.local") == "web-0.svc.ns.svc.cluster.local."
+    assert normalise_rdata("TXT", '"1.1.0"') == "1.1.0"
+
+
+def test_exact_set_comparison_ignores_order_and_priority_weight() -> None:
+    exp = Expectation.exactly(["8080 a.svc.ns.svc.cluster.local.", "8080 b.svc.ns.svc.cluster.local."], "SRV")
+    got = _res("SRV", ["0 50 8080 b.svc.ns.svc.cluster.local.", "10 50 8080 A.svc.ns.svc.cluster.local."])
+    assert exp.matches(got)
+
+
+def test_missing_and_extra() -> None:
+    exp = Expectation.exactly(["10.0.0.1", "10.0.0.2"], "A")
+    got = _res("A", ["10.0.0.2", "10.0.0.9"])
+    assert exp.diff(got) == (["10.0.0.1"], ["10.0.0.9"])
+    assert "1 missing record(s)" in exp.problems(got)
+
+
+def test_empty_expected_set_means_nxdomain() -> None:
+    assert Expectation.exactly([], "A").rcodes == frozenset({"NXDOMAIN"})
+    assert not Expectation.nxdomain().matches(_res("A", [], rcode="NOERROR"))
+    assert Expectation.no_records().matches(_res("A", [], rcode="NOERROR"))
+    assert Expectation.nodata().matches(_res("A", []))
+
+
+def test_truncated_subset_requires_tc() -> None:
+    exp = Expectation.truncated_subset(["10.0.0.1", "10.0.0.2", "10.0.0.3"], "A")
+    assert exp.matches(_res("A", ["10.0.0.1"], flags=("QR", "AA", "TC")))
+    assert not exp.matches(_res("A", ["10.0.0.1"]))
+    assert not exp.matches(_res("A", ["10.9.9.9"], flags=("TC",)))
+
+
+def test_none_of_and_shape() -> None:
+    assert not Expectation.none_of(["10.96.0.5"], "A").matches(_res("A", ["10.96.0.5", "10.0.0.1"]))
+    shape = Expectation.shape(2, "svc.ns.svc.cluster.local.")
+    good = ["0 50 80 10-0-0-1.svc.ns.svc.cluster.local.", "0 50 80 x.svc.ns.svc.cluster.local."]
+    bad = ["0 50 80 x.other.ns.svc.cluster.local.", "0 1 80 y.svc.ns.svc.cluster.local."]
+    assert shape.matches(_res("SRV", good))
+    assert not shape.matches(_res("SRV", bad))
+
+
+def test_failure_message_format() -> None:
+    check = Check(Query("svc.ns.svc.cluster.local.", "A", "tcp"), Expectation.exactly(["10.0.0.1"], "A"))
+    text = format_failure("HS-DNS-002 [MUST k8s-dns/2.4.1]: one A per ready endpoint",
+                          [(check, _res("A", ["10.0.0.2"]))], note="last answers:")
+    lines = text.splitlines()
+    assert lines[0] == "-> HS-DNS-002 [MUST k8s-dns/2.4.1]: one A per ready endpoint"
+    for word in ("Expected:", "Observed:", "Missing records: ['10.0.0.1']", "Extra records: ['10.0.0.2']"):
+        assert word in text
+
+
+def test_expectations_from_endpoint_slices() -> None:
+    slices = [
+        {"metadata": {"name": "s1"}, "addressType": "IPv4",
+         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+         "endpoints": [{"addresses": ["10.0.0.1"], "hostname": "web-0",
+                        "targetRef": {"kind": "Pod", "name": "web-0"}},
+                       {"addresses": ["10.0.0.2"], "hostname": "web-1", "conditions": {"ready": False}},
+                       {"addresses": ["10.0.0.3"], "hostname": "web-2", "conditions": {"ready": True}}]},
+        {"metadata": {"name": "s2"}, "addressType": "IPv4",
+         "ports": [{"name": "http", "port": 9090, "protocol": "TCP"}],
+         "endpoints": [{"addresses": ["10.0.0.4"], "hostname": "web-3"}]},
+    ]
+    view = EndpointView("ns", "svc", "cluster.local", endpoints_from_slices(slices))
+    assert view.addresses(4) == {"10.0.0.1", "10.0.0.3", "10.0.0.4"}
+    assert view.srv_keys("http") == {"8080 web-0.svc.ns.svc.cluster.local.", "8080 web-2.svc.ns.svc.cluster.local.",
+                                     "9090 web-3.svc.ns.svc.cluster.local."}
+    assert view.hostname_addresses("web-1") == set()
+    assert view.ptr_target("web-0") == "web-0.svc.ns.svc.cluster.local."
+
+
+def test_namespace_names_are_dns_labels() -> None:
+    name = namespace_name("abcdef123456", "gw12", "013-" + "x" * 100)
+    assert len(name) <= 63 and name.startswith("hsdns-abcdef-gw12-013-")
+    assert namespace_name("abcdef", "m0", "resolver") == "hsdns-abcdef-m0-resolver"
