@@ -188,3 +188,30 @@ def test_compare_cli_exit_codes_and_formats(tmp_path: Path, capsys: pytest.Captu
     assert main(["validate", str(tmp_path / "a.json")]) == 0
     assert main(["render", str(tmp_path / "b.json"), "--format", "md", "-o", str(tmp_path / "b.md")]) == 0
     assert "HEADLESS-DNS CONFORMANCE" in (tmp_path / "b.md").read_text()
+
+
+def test_matrix_has_one_column_per_file(tmp_path: Path) -> None:
+    kind = make_doc({"HS-DNS-001": "passed", "HS-DNS-002": "failed"})
+    ocp = make_doc({"HS-DNS-001": "passed", "HS-DNS-003": "skipped"}, run_id="r2")
+    ocp["run_info"]["platform"] = "openshift"
+    for name, doc in (("kind", kind), ("ocp", ocp)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "conformance.json").write_text(json.dumps(doc))
+    out = tmp_path / "matrix.md"
+    files = [str(tmp_path / n / "conformance.json") for n in ("kind", "ocp")]
+    assert main(["matrix", *files, "--format", "md", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "| id | title | kind v1.34.1 | openshift v1.34.1 |" in text
+    assert "| HS-DNS-002 | Named port SRV set covers every ready endpoint | failed | - |" in text
+    assert main(["matrix", *files, "-o", str(tmp_path / "m.html")]) == 0
+    assert 'id="matrix"' in (tmp_path / "m.html").read_text()
+
+
+def test_verdict_distinguishes_incomplete_and_empty_runs() -> None:
+    assert make_doc({"HS-DNS-001": "passed"})["summary"]["verdict"] == "conformant"
+    assert make_doc({"HS-DNS-004": "skipped"})["summary"]["verdict"] == "no results"
+    records = [record("t.py::a", "HS-DNS-001", "passed")]
+    catalogue = load_catalogue(DATA / "catalogue.yaml")
+    doc = build_document(records, catalogue, complete_run_info({}), exit_status=2)
+    assert doc["summary"]["verdict"] == "incomplete"
+    assert validation_errors(doc) == []
