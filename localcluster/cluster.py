@@ -129,6 +129,7 @@ class Launcher:
         self.say = say
         self.logs = directory / "logs"
         self.pids: dict[str, int] = {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.bins = binary_paths()
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
@@ -137,6 +138,7 @@ class Launcher:
         proc = subprocess.Popen(argv, cwd=self.dir, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env)
         logf.close()
+        self.procs[name] = proc
         self.pids[name] = proc.pid
         (self.dir / "pids").mkdir(exist_ok=True)
         (self.dir / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n")
@@ -145,9 +147,10 @@ class Launcher:
         t0 = time.monotonic()
         deadline = t0 + timeout
         while time.monotonic() < deadline:
-            if not pid_alive(self.pids[name], expect_of(name)):
-                raise ClusterError(f"{name} exited during start-up. Last lines of {self.logs / (name + '.log')}:\n"
-                                   f"{log_tail(self.logs / f'{name}.log')}")
+            if self.procs[name].poll() is not None:
+                log = self.logs / f"{name}.log"
+                raise ClusterError(f"{name} exited during start-up (exit {self.procs[name].returncode}). "
+                                   f"Last lines of {log}:\n{log_tail(log)}")
             try:
                 if check():
                     return time.monotonic() - t0

@@ -72,6 +72,10 @@ def corefile(settings: Settings, ports: Ports, kubeconfig: Path, version: str) -
 
 
 # Pod stages replace kwok's defaults. Differences from the stock "fast" stages, and why:
+# * pod IPs come from podsim, not from KWOK: KWOK 0.7 hands a freed address to the next pod at
+#   once (ipPool.Get prefers released IPs), so a re-created StatefulSet pod would get its old IP
+#   back and "the name follows the pod to its new IP" could never be observed. podsim allocates
+#   round-robin like host-local IPAM, and IPv4+IPv6 in dual-stack mode;
 # * pod-ready: a pod with readiness gates starts NOT ready and its gate conditions are left
 #   alone (a real kubelet never sets custom gates); podsim then applies the kubelet rule
 #   "Ready = containers ready AND every gate True" whenever the suite flips a gate.
@@ -90,8 +94,9 @@ spec:
     matchExpressions:
     - key: '.metadata.deletionTimestamp'
       operator: 'DoesNotExist'
-    - key: '.status.podIP'
-      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values: ['Pending']
   next:
     statusTemplate: |
       {{ $now := Now }}
@@ -122,8 +127,6 @@ spec:
             startedAt: {{ $now | Quote }}
       {{ end }}
       hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
-      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" )
-        ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
       phase: Running
       startTime: {{ $now | Quote }}
 ---

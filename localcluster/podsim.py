@@ -8,8 +8,10 @@ that a Stage cannot template:
   whose env carries the pod's name, namespace, IP, the DNS server address and a private TMPDIR;
 * readiness gates: a kubelet reports ``Ready`` only while every ``spec.readinessGates`` condition
   is True; this controller applies that rule whenever a gate condition changes;
-* dual-stack: KWOK 0.7 allocates one pod IP; with ``--dual-stack`` an IPv6 address derived from the
-  IPv4 one (10.244.a.b -> fd00:10:244::a:b) is added to ``status.podIPs``.
+* pod IPs (the CNI's job): allocated round-robin from 10.244.0.0/16 like host-local IPAM, so a
+  re-created pod gets a new address (KWOK's own pool hands a freed IP straight back); with
+  ``--dual-stack`` each pod also gets an IPv6 address derived from the IPv4 one
+  (10.244.a.b -> fd00:10:244::a:b).
 
 It runs as one background process of the local cluster, started and stopped by PID like the
 others. Everything it touches lives in the API server and the run directory.
@@ -30,7 +32,7 @@ from typing import Any
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from .config import LOCAL_NODE_LABEL, POD_CIDR_V6
+from .config import LOCAL_NODE_LABEL, POD_CIDR_V4, POD_CIDR_V6
 
 log = logging.getLogger("podsim")
 
@@ -43,6 +45,28 @@ def ipv6_for(ipv4: str) -> str:
     return str(net.network_address + (int(a) << 16) + int(b))
 
 
+class RoundRobinIPAM:
+    """Hands out the next free address after the last one given, wrapping at the end."""
+
+    def __init__(self, cidr: str) -> None:
+        self.net = ipaddress.IPv4Network(cidr)
+        self.used: set[str] = set()
+        self.next = 2  # .0 is the network, .1 the conventional gateway
+
+    def allocate(self) -> str:
+        size = self.net.num_addresses
+        for _ in range(size):
+            candidate = str(self.net.network_address + self.next)
+            self.next = self.next + 1 if self.next + 1 < size - 1 else 2
+            if candidate not in self.used:
+                self.used.add(candidate)
+                return candidate
+        raise RuntimeError(f"pod CIDR {self.net} exhausted")
+
+    def release(self, ip: str | None) -> None:
+        self.used.discard(ip or "")
+
+
 class PodSim:
     def __init__(self, run_dir: Path, dns_server: str, dual_stack: bool) -> None:
         self.run_dir = run_dir
@@ -51,6 +75,7 @@ class PodSim:
         self.core = client.CoreV1Api()
         self.custom = client.CustomObjectsApi()
         self.nodes: set[str] = set()
+        self.ipam = RoundRobinIPAM(POD_CIDR_V4)
 
     def refresh_nodes(self) -> None:
         nodes = self.core.list_node(label_selector=f"{LOCAL_NODE_LABEL}=true").items
@@ -120,14 +145,23 @@ class PodSim:
             {"status": {"conditions": [{"type": "Ready", "status": want, "lastTransitionTime": now}]}})
         log.info("readiness %s/%s -> %s (gates %s)", pod.metadata.namespace, pod.metadata.name, want, gates)
 
-    def sync_dual_stack(self, pod: client.V1Pod) -> None:
-        ips = [p.ip for p in (pod.status.pod_i_ps or [])]
-        v4 = pod.status.pod_ip
-        if not self.dual_stack or pod.spec.host_network or len(ips) > 1 or ":" in v4:
-            return
-        self.core.patch_namespaced_pod_status(
-            pod.metadata.name, pod.metadata.namespace,
-            {"status": {"podIPs": [{"ip": v4}, {"ip": ipv6_for(v4)}]}})
+    def assign_ips(self, pod: client.V1Pod) -> None:
+        """The CNI step: give a Running pod its IP(s) once; host-network pods take the node IP."""
+        if pod.spec.host_network:
+            ips = [pod.status.host_ip]
+        else:
+            v4 = self.ipam.allocate()
+            ips = [v4, ipv6_for(v4)] if self.dual_stack else [v4]
+        try:
+            self.core.patch_namespaced_pod_status(
+                pod.metadata.name, pod.metadata.namespace,
+                {"status": {"podIP": ips[0], "podIPs": [{"ip": ip} for ip in ips]}})
+        except ApiException:
+            if not pod.spec.host_network:
+                self.ipam.release(ips[0])
+            raise
+        pod.status.pod_ip = ips[0]
+        log.info("ips %s/%s -> %s", pod.metadata.namespace, pod.metadata.name, ips)
 
     def handle(self, event_type: str, pod: client.V1Pod) -> None:
         if pod.spec.node_name not in self.nodes:
@@ -136,11 +170,18 @@ class PodSim:
             if pod.spec.node_name not in self.nodes:
                 return
         if event_type == "DELETED":
+            if not pod.spec.host_network:
+                self.ipam.release(pod.status.pod_ip)
             shutil.rmtree(self.pod_dir(pod.metadata.namespace, pod.metadata.name), ignore_errors=True)
             return
-        if not pod.status.pod_ip or pod.status.phase != "Running":
+        if pod.status.phase != "Running":
             return
-        self.sync_dual_stack(pod)
+        if not pod.status.pod_ip:
+            if pod.metadata.deletion_timestamp is not None:
+                return
+            self.assign_ips(pod)
+        elif not pod.spec.host_network:
+            self.ipam.used.add(pod.status.pod_ip)  # known after a re-list
         self.sync_readiness(pod)
         if pod.metadata.deletion_timestamp is None:
             self.ensure_exec(pod)

@@ -1,0 +1,48 @@
+# Two commands for a fresh machine (see README.md):
+#   make conformance   set up, then run the suite against $KUBECONFIG, or the local cluster if unset
+#   make test          set up, then run the project's own tests (what CI runs through .ci/run)
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup build cluster-up cluster-down cluster-status conformance test lint unit e2e faults clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+build: setup
+	$(VPY) -m localcluster build
+
+cluster-up: setup
+	$(VPY) -m localcluster up
+
+cluster-down: setup
+	$(VPY) -m localcluster down
+
+cluster-status: setup
+	$(VPY) -m localcluster status
+
+conformance: setup
+	scripts/conformance.sh $(PYTEST_ARGS)
+
+lint: setup
+	$(VPY) -m ruff check .
+	$(VPY) -m mypy .
+
+unit: setup
+	$(VPY) -m pytest tests/unit tests/reports -q -p no:cacheprovider
+
+# The project's own tests: lint, cluster-free unit tests, then the local cluster (built if
+# missing) with the smoke test and the whole conformance suite against it; always torn down.
+test: lint unit
+	scripts/with-local-cluster.sh scripts/selftest.sh
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run a command with the local cluster up: start it (building what is missing), export its
+# KUBECONFIG and DNS address, run the command, and always stop the cluster again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+if $PY -m localcluster status >/dev/null 2>&1; then
+    echo "local cluster already running: using it and leaving it up"
+else
+    trap '$PY -m localcluster down' EXIT
+    # shellcheck disable=SC2086  # word splitting of extra `up` flags is intended
+    $PY -m localcluster up ${HSDNS_LOCALCLUSTER_UP_ARGS:-}
+fi
+eval "$($PY -m localcluster env)"
+"$@"
