@@ -1,0 +1,184 @@
+"""CLI: python -m faults run|flaky|serve|list.
+
+  run    [--faults a,b | --ci] [--list] [--skip-healthy] [-- pytest args]
+         the suite once healthy (through the transparent proxy) and once per fault; writes
+         reports/fault-detection.{json,md}; exit 0 only for 100 % detection and no unexpected failure
+  flaky  -n N [--via-proxy] [-- pytest args]   the healthy suite N times -> reports/flakiness.{json,md}
+  serve  --fault NAME [--port P] [--pid-file F]  one fault in the foreground (manual debugging)
+  list   the faults with their catalogue ids
+
+The real CoreDNS is taken from HSDNS_DNS_SERVER and the API from KUBECONFIG:
+eval "$(python -m localcluster env)" first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from faults import coredns, flaky, runner
+from faults.registry import FAULTS, Fault, select
+from faults.runner import REPO, Environment, RunnerError
+from faults.verdicts import load_catalogue
+
+
+def _split(argv: list[str]) -> tuple[list[str], list[str]]:
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def _list(faults: list[Fault]) -> None:
+    width = max(len(f.name) for f in faults)
+    for f in faults:
+        ci = " [ci]" if f.ci else ""
+        print(f"{f.name:<{width}}  {f.kind:<7} {' '.join(f.breaks)}{ci}\n{'':<{width}}  {f.summary}")
+
+
+def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    try:
+        faults = select(args.faults, ci=args.ci)
+    except KeyError as exc:
+        print(f"unknown fault {exc}; `python -m faults list` shows them", file=sys.stderr)
+        return 2
+    if args.list:
+        _list(faults)
+        return 0
+    catalogue = load_catalogue(REPO / "conformance" / "catalogue.yaml")
+    unknown = sorted({i for f in faults for i in f.breaks if i not in catalogue})
+    if unknown:
+        print(f"faults list ids missing from conformance/catalogue.yaml: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    env = Environment.from_env()
+    reports = Path(args.reports_dir)
+    out_dir = reports / "fault-runs"
+    print(f"faults: real CoreDNS {env.upstream}; {len(faults)} fault(s); per-run reports in {out_dir}/")
+    print(f"faults: pytest args: {' '.join(extra) or '(none)'}")
+    healthy = None
+    if not args.skip_healthy:
+        healthy = runner.run_one(None, env, out_dir, extra, timeout=args.run_timeout, stream=args.verbose)
+        _progress(runner.HEALTHY, healthy)
+    runs = []
+    for f in faults:
+        res = runner.run_one(f, env, out_dir, extra, timeout=args.run_timeout, stream=args.verbose)
+        _progress(f.name, res)
+        runs.append((f, res))
+    doc = runner.evaluate(catalogue, healthy, runs)
+    doc["command"] = "python -m faults " + " ".join(sys.argv[1:])
+    doc["pytest_args"] = extra
+    doc["upstream"] = env.upstream
+    stem = "fault-detection" if not args.faults and not args.ci else args.report_stem
+    js, md = runner.write_reports(doc, reports, stem)
+    print()
+    print("\n".join(runner.table_lines(doc)))
+    print(f"\nfaults: wrote {js} and {md}")
+    return 0 if doc["ok"] else 1
+
+
+def _progress(name: str, res: runner.RunResult) -> None:
+    counts: dict[str, int] = {}
+    for v in res.verdicts.values():
+        counts[v.status] = counts.get(v.status, 0) + 1
+    summary = " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no verdicts"
+    extra = f"  SET-UP ERROR: {res.setup_error}" if res.setup_error else ""
+    print(f"  {name:<24} {res.seconds:6.1f}s  exit {res.returncode}  {summary}{extra}", flush=True)
+
+
+def cmd_flaky(args: argparse.Namespace, extra: list[str]) -> int:
+    env = Environment.from_env()
+    reports = Path(args.reports_dir)
+    doc = flaky.benchmark(env, args.n, reports / "flaky-runs", extra, via_proxy=args.via_proxy,
+                          timeout=args.run_timeout)
+    js, md = flaky.write_reports(doc, reports)
+    s = doc["summary"]
+    print(f"flaky: {s['n']} runs, {s['runs_with_false_failures']} with false failures, "
+          f"{s['false_failures']} false failures; wrote {js} and {md}")
+    return 0 if s["runs_with_false_failures"] == 0 else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    fault = next((f for f in FAULTS if f.name == args.fault), None) if args.fault != "none" else None
+    if args.fault != "none" and fault is None:
+        print(f"unknown fault {args.fault!r}; `python -m faults list` shows them", file=sys.stderr)
+        return 2
+    env = Environment.from_env()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    pid_file = Path(args.pid_file) if args.pid_file else None
+    workdir = Path(args.workdir)
+    if fault is not None and fault.kind == "coredns":
+        server = coredns.MisconfiguredCoreDNS(fault.name, workdir).start()
+        address = server.address
+        close: Callable[[], None] = server.stop
+    else:
+        from faults.proxy import FaultProxy, parse_hostport
+        from faults.transforms import TRANSFORMS, identity
+
+        view = env.cluster_view() if fault is not None and fault.needs_api else None
+        proxy = FaultProxy(parse_hostport(env.upstream), TRANSFORMS[fault.name] if fault else identity, view=view,
+                           port=args.port).start()
+        address, close = proxy.address, proxy.stop
+    if pid_file:
+        pid_file.write_text(f"{os.getpid()}\n")
+    print(f"faults: serving {args.fault} on {address} (pid {os.getpid()}); stop with: kill {os.getpid()}",
+          flush=True)
+    try:
+        while not stop.is_set():
+            time.sleep(0.2)
+    finally:
+        close()
+        if pid_file:
+            pid_file.unlink(missing_ok=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    own, extra = _split(list(sys.argv[1:] if argv is None else argv))
+    ap = argparse.ArgumentParser(prog="python -m faults", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p_run = sub.add_parser("run", help="healthy + one suite run per fault, detection table and reports")
+    p_run.add_argument("--faults", default=None, help="comma-separated fault names (default: all)")
+    p_run.add_argument("--ci", action="store_true", help="only the representative CI subset")
+    p_run.add_argument("--list", action="store_true", help="list the selected faults and exit")
+    p_run.add_argument("--skip-healthy", action="store_true", help="do not run the healthy baseline")
+    p_run.add_argument("--report-stem", default="fault-detection-subset",
+                       help="file stem for partial runs (--faults/--ci); a full run writes fault-detection.*")
+    p_flaky = sub.add_parser("flaky", help="the healthy suite N times; false failures and causes")
+    p_flaky.add_argument("-n", type=int, default=20, help="number of runs (default 20)")
+    p_flaky.add_argument("--via-proxy", action="store_true", help="query through the transparent proxy")
+    for p in (p_run, p_flaky):
+        p.add_argument("--reports-dir", default=str(REPO / "reports"))
+        p.add_argument("--run-timeout", type=float, default=None, help="stop a suite run after SECONDS")
+        p.add_argument("-v", "--verbose", action="store_true", help="stream pytest output")
+    p_serve = sub.add_parser("serve", help="serve one fault in the foreground")
+    p_serve.add_argument("--fault", required=True, help="fault name, or `none` for the transparent proxy")
+    p_serve.add_argument("--port", type=int, default=0, help="proxy port on 127.0.0.1 (default: free)")
+    p_serve.add_argument("--pid-file", default=None)
+    p_serve.add_argument("--workdir", default=str(REPO / "reports" / "fault-serve"))
+    sub.add_parser("list", help="list every fault with the catalogue ids it breaks")
+    args = ap.parse_args(own)
+    try:
+        if args.cmd == "run":
+            return cmd_run(args, extra)
+        if args.cmd == "flaky":
+            return cmd_flaky(args, extra)
+        if args.cmd == "serve":
+            return cmd_serve(args)
+        _list(list(FAULTS))
+        return 0
+    except (RunnerError, coredns.CoreDNSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Flakiness benchmark: the healthy suite N times in a row; every FAIL/ERROR is a false failure."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from faults.proxy import FaultProxy, parse_hostport
+from faults.runner import Environment, run_suite
+from faults.transforms import identity
+from faults.verdicts import read_run
+
+
+@contextlib.contextmanager
+def _server(env: Environment, via_proxy: bool) -> Iterator[str]:
+    if not via_proxy:
+        yield env.upstream
+        return
+    with FaultProxy(parse_hostport(env.upstream), identity) as proxy:
+        yield proxy.address
+
+
+def benchmark(env: Environment, n: int, out_dir: Path, extra: list[str], *, via_proxy: bool = False,
+              timeout: float | None = None, say: Callable[[str], None] = print) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    causes: list[dict[str, Any]] = []
+    per_id: Counter[str] = Counter()
+    for k in range(1, n + 1):
+        rdir = out_dir / f"run-{k:02d}"
+        for stale in ("conformance.json", "junit.xml"):
+            (rdir / stale).unlink(missing_ok=True)
+        with _server(env, via_proxy) as address:
+            rc, seconds = run_suite(address, rdir, extra, timeout=timeout)
+        verdicts, source = read_run(rdir)
+        counts = Counter(v.status for v in verdicts.values())
+        bad = {i: v for i, v in verdicts.items() if v.status in ("failed", "error")}
+        if not verdicts:
+            bad_note = f"no report written (pytest exit {rc}); see {rdir / 'pytest.log'}"
+            causes.append({"run": k, "id": None, "status": "no-report", "message": bad_note})
+        for i, v in sorted(bad.items()):
+            per_id[i] += 1
+            causes.append({"run": k, "id": i, "status": v.status, "message": v.message[:500]})
+        runs.append({"run": k, "seconds": round(seconds, 1), "returncode": rc, "counts": dict(counts),
+                     "false_failures": sorted(bad), "source": source})
+        say(f"run {k}/{n}: {seconds:6.1f}s  " + " ".join(f"{s}={c}" for s, c in sorted(counts.items()))
+            + (f"  FALSE FAILURES: {', '.join(sorted(bad))}" if bad else "")
+            + ("  (no report)" if not verdicts else ""))
+    false_total = sum(len(r["false_failures"]) for r in runs)
+    ids_per_run = max((sum(r["counts"].values()) for r in runs), default=0)
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "server": "transparent fault proxy" if via_proxy else env.upstream,
+        "pytest_args": extra,
+        "runs": runs,
+        "summary": {
+            "n": n,
+            "runs_with_false_failures": sum(1 for r in runs if r["false_failures"] or not r["source"]),
+            "false_failures": false_total,
+            "verdicts_per_run": ids_per_run,
+            "false_failure_rate": round(false_total / (n * ids_per_run), 4) if n and ids_per_run else None,
+            "per_id": dict(sorted(per_id.items())),
+            "mean_seconds": round(sum(r["seconds"] for r in runs) / n, 1) if n else None,
+        },
+        "causes": causes,
+    }
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    s = doc["summary"]
+    out = ["# Flakiness of the healthy suite", "",
+           f"Generated {doc['generated_at']}; DNS server: {doc['server']}; "
+           f"pytest args: `{' '.join(doc['pytest_args'])}`.",
+           "",
+           f"**{s['n']} runs, {s['runs_with_false_failures']} with false failures, {s['false_failures']} false "
+           f"failures in total** ({s['verdicts_per_run']} ids per run; rate {s['false_failure_rate']}); mean run "
+           f"time {s['mean_seconds']} s.", "",
+           "| run | time | verdicts | false failures |", "|---|---|---|---|"]
+    for r in doc["runs"]:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items())) or "no report"
+        out.append(f"| {r['run']} | {r['seconds']} s | {counts} | {', '.join(r['false_failures']) or '-'} |")
+    if doc["causes"]:
+        out += ["", "## Causes", ""]
+        out += [f"- run {c['run']} {c['id'] or ''} ({c['status']}): {c['message'][:300]}" for c in doc["causes"]]
+    return "\n".join(out) + "\n"
+
+
+def write_reports(doc: dict[str, Any], reports: Path) -> tuple[Path, Path]:
+    reports.mkdir(parents=True, exist_ok=True)
+    js, md = reports / "flakiness.json", reports / "flakiness.md"
+    js.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    md.write_text(markdown(doc))
+    return js, md

@@ -1,0 +1,100 @@
+"""Per-catalogue-id verdicts of one suite run: from conformance.json, else from junit.xml."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ID_RE = re.compile(r"HS-DNS-\d{3}")
+STATUSES = ("passed", "failed", "error", "skipped")
+_PRIORITY = {"failed": 3, "error": 2, "passed": 1, "skipped": 0}
+ABSENT = "absent"  # the run reported nothing for the id (no test yet, or the run crashed)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # passed | failed | error | skipped | absent
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogueCase:
+    id: str
+    title: str
+    level: str
+
+
+def load_catalogue(path: Path) -> dict[str, CatalogueCase]:
+    """Catalogue ids (conformance/catalogue.yaml) in file order."""
+    data: Any = yaml.safe_load(path.read_text())
+    cases = data.get("cases", []) if isinstance(data, dict) else []
+    return {str(c["id"]): CatalogueCase(str(c["id"]), str(c.get("title", "")), str(c.get("level", "")))
+            for c in cases}
+
+
+def aggregate(statuses: list[str]) -> str:
+    return max(statuses, key=lambda s: _PRIORITY.get(s, -1)) if statuses else ABSENT
+
+
+def from_conformance_json(path: Path) -> dict[str, Verdict]:
+    doc = json.loads(path.read_text())
+    out: dict[str, Verdict] = {}
+    for res in doc.get("results", []):
+        cid, status = res.get("id"), res.get("status")
+        if isinstance(cid, str) and status in STATUSES:
+            out[cid] = Verdict(str(status), str(res.get("message") or "")[:500])
+    return out
+
+
+def from_junit(path: Path) -> dict[str, Verdict]:
+    """Aggregate testcases by the catalogue id in their properties or names (failed > error > passed > skipped)."""
+    root = ET.parse(path).getroot()
+    found: dict[str, list[tuple[str, str]]] = {}
+    for case in root.iter("testcase"):
+        cid = None
+        for prop in case.iter("property"):
+            if prop.get("name") == "case_id" and prop.get("value"):
+                cid = prop.get("value")
+        if cid is None:
+            m = ID_RE.search(f"{case.get('classname', '')} {case.get('name', '')}".replace("_", "-").upper())
+            cid = m.group(0) if m else None
+        if cid is None:
+            continue
+        status, msg = "passed", ""
+        for child in case:
+            if child.tag == "failure":
+                status, msg = "failed", child.get("message", "")
+            elif child.tag == "error" and status != "failed":
+                status, msg = "error", child.get("message", "")
+            elif child.tag == "skipped" and status == "passed":
+                status, msg = "skipped", child.get("message", "")
+        found.setdefault(cid, []).append((status, msg))
+    out: dict[str, Verdict] = {}
+    for cid, items in found.items():
+        status = aggregate([s for s, _ in items])
+        msg = next((m for s, m in items if s == status and m), "")
+        out[cid] = Verdict(status, msg[:500])
+    return out
+
+
+def read_run(reports_dir: Path) -> tuple[dict[str, Verdict], str]:
+    """Verdicts per id and the file they came from ("" when the run wrote neither report)."""
+    conf = reports_dir / "conformance.json"
+    if conf.is_file():
+        try:
+            return from_conformance_json(conf), str(conf)
+        except (ValueError, OSError):
+            pass
+    junit = reports_dir / "junit.xml"
+    if junit.is_file():
+        try:
+            return from_junit(junit), str(junit)
+        except (ET.ParseError, OSError):
+            pass
+    return {}, ""
