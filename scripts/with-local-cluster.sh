@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run a command with the local cluster up: start it (building what is missing), export its
-# KUBECONFIG and DNS address, run the command, and always stop the cluster again.
+# KUBECONFIG and DNS address, run the command, and always stop the cluster again. The cluster is
+# dual-stack unless HSDNS_LOCALCLUSTER_UP_ARGS says otherwise, so the AAAA behaviours run too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -9,7 +10,7 @@ if $PY -m localcluster status >/dev/null 2>&1; then
 else
     trap '$PY -m localcluster down' EXIT
     # shellcheck disable=SC2086  # word splitting of extra `up` flags is intended
-    $PY -m localcluster up ${HSDNS_LOCALCLUSTER_UP_ARGS:-}
+    $PY -m localcluster up ${HSDNS_LOCALCLUSTER_UP_ARGS:---dual-stack}
 fi
 eval "$($PY -m localcluster env)"
 "$@"
