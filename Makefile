@@ -11,8 +11,10 @@ PYTEST_ARGS ?=
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet -e '.[dev]'
+	# Install the pinned dependencies from pyproject.toml (nothing to build: the repo runs in place).
+	$(VPY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	    print("\n".join(p["dependencies"] + p["optional-dependencies"]["dev"]))' > $(VENV)/requirements.txt
+	$(VPY) -m pip install --quiet -r $(VENV)/requirements.txt
 	touch $@
 
 setup: $(VENV)/.installed
@@ -37,7 +39,7 @@ lint: setup
 	$(VPY) -m mypy .
 
 unit: setup
-	$(VPY) -m pytest tests/unit tests/reports -q -p no:cacheprovider
+	$(VPY) -m pytest tests/unit tests/reports tests/faults -q -p no:cacheprovider
 
 # The project's own tests: lint, cluster-free unit tests, then the local cluster (built if
 # missing) with the smoke test and the whole conformance suite against it; always torn down.
