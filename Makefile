@@ -7,7 +7,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup build cluster-up cluster-down cluster-status conformance test lint unit e2e faults clean
+.PHONY: system-deps setup build cluster-up cluster-down cluster-status conformance test lint unit e2e faults clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+system-deps:
+	scripts/setup-system.sh
 
 build: setup
 	$(VPY) -m localcluster build
@@ -43,7 +46,7 @@ unit: setup
 
 # The project's own tests: lint, cluster-free unit tests, then the local cluster (built if
 # missing) with the smoke test and the whole conformance suite against it; always torn down.
-test: lint unit
+test: system-deps lint unit
 	scripts/with-local-cluster.sh scripts/selftest.sh
 
 clean:
