@@ -46,6 +46,8 @@ def check_reports(reports: Path, stdout: str) -> dict[str, Any]:
     assert by_id["HS-DNS-001"]["observations"][0]["rcode"] == "NOERROR"
     assert by_id["HS-DNS-002"]["message"].startswith("AssertionError: SRV answer is missing an endpoint")
     assert by_id["HS-DNS-002"]["evidence"][0]["missing"] == ["10.244.0.6"]
+    sections = by_id["HS-DNS-002"]["items"][0]["sections"]
+    assert sections == {"hsdns objects (Service, EndpointSlices, pods)": "kind: Service\nmetadata: {name: web}\n"}
     assert "no exec found" in by_id["HS-DNS-003"]["message"]
     assert by_id["HS-DNS-003"]["items"][0]["phase"] == "setup"
     assert by_id["HS-DNS-004"]["message"] == "cluster has no IPv6 (ip_families=IPv4)"
@@ -113,6 +115,7 @@ def check_reports(reports: Path, stdout: str) -> dict[str, Any]:
     page = (reports / "conformance.html").read_text()
     assert EXPECTED_LINE in page
     assert 'id="summary-table"' in page
+    assert "hsdns objects (Service, EndpointSlices, pods)" in page
     return doc
 
 
