@@ -98,6 +98,8 @@ def check_reports(reports: Path, stdout: str) -> dict[str, Any]:
     assert next(c["name"] for c in categories).startswith("Harness")
     results = [load_json(p) for p in allure.glob("*-result.json")]
     assert len(results) == 7
+    a_result = next(r for r in results if r["fullName"].endswith("test_a_records_pass"))
+    assert [lb["value"] for lb in a_result["labels"] if lb["name"] == "story"] == ["suite-chosen story"]
     srv_result = next(r for r in results if r["fullName"].endswith("test_srv_fail"))
     labels = {(lb["name"], lb["value"]) for lb in srv_result["labels"]}
     assert {("as_id", "HS-DNS-002"), ("severity", "critical"), ("feature", "srv"), ("spec", "k8s-dns/2.4.2")} <= labels

@@ -19,6 +19,7 @@ EVIDENCE = {
 
 
 @pytest.mark.case("HS-DNS-001")
+@pytest.mark.allure_label("suite-chosen story", label_type="story")  # what @allure.story(...) applies
 def test_a_records_pass(record_property: Callable[[str, object], None]) -> None:
     record_property("evidence", json.dumps(EVIDENCE))
 
