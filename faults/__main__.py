@@ -5,6 +5,7 @@
          reports/fault-detection.{json,md}; exit 0 only for 100 % detection and no unexpected failure
   flaky  -n N [--via-proxy] [-- pytest args]   the healthy suite N times -> reports/flakiness.{json,md}
   serve  --fault NAME [--port P] [--pid-file F]  one fault in the foreground (manual debugging)
+  report [--faults a,b | --ci]  rebuild the detection report from the stored runs in reports/fault-runs/
   list   the faults with their catalogue ids
 
 The real CoreDNS is taken from HSDNS_DNS_SERVER and the API from KUBECONFIG:
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from faults import coredns, flaky, runner
 from faults.registry import FAULTS, Fault, select
@@ -65,6 +67,10 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     if not args.skip_healthy:
         healthy = runner.run_one(None, env, out_dir, extra, timeout=args.run_timeout, stream=args.verbose)
         _progress(runner.HEALTHY, healthy)
+    else:
+        healthy = runner.load_result(out_dir, runner.HEALTHY)
+        if healthy is not None:
+            print(f"faults: healthy baseline from the stored run in {healthy.reports_dir}")
     runs = []
     for f in faults:
         res = runner.run_one(f, env, out_dir, extra, timeout=args.run_timeout, stream=args.verbose)
@@ -75,6 +81,46 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     doc["pytest_args"] = extra
     doc["upstream"] = env.upstream
     stem = "fault-detection" if not args.faults and not args.ci else args.report_stem
+    return _finish(doc, reports, stem)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Re-evaluate stored runs (reports/fault-runs/<name>/) without running the suite again."""
+    try:
+        faults = select(args.faults, ci=args.ci)
+    except KeyError as exc:
+        print(f"unknown fault {exc}; `python -m faults list` shows them", file=sys.stderr)
+        return 2
+    catalogue = load_catalogue(REPO / "conformance" / "catalogue.yaml")
+    reports = Path(args.reports_dir)
+    out_dir = reports / "fault-runs"
+    healthy = runner.load_result(out_dir, runner.HEALTHY)
+    runs = []
+    for f in faults:
+        res = runner.load_result(out_dir, f.name)
+        if res is None:
+            print(f"faults: no stored run for {f.name} (run: python -m faults run --faults {f.name})")
+            continue
+        runs.append((f, res))
+    doc = runner.evaluate(catalogue, healthy, runs)
+    doc["command"] = "python -m faults " + " ".join(sys.argv[1:])
+    doc["pytest_args"] = _stored_args(out_dir)
+    stem = "fault-detection" if not args.faults and not args.ci else args.report_stem
+    return _finish(doc, reports, stem)
+
+
+def _stored_args(out_dir: Path) -> list[str]:
+    log = out_dir / runner.HEALTHY / "pytest.log"
+    if not log.is_file():
+        return []
+    first = log.read_text(errors="replace").split("\n", 1)[0]
+    words = first.removeprefix("$ ").split()
+    if "--reports-dir" in words:
+        return words[words.index("--reports-dir") + 2:]
+    return []
+
+
+def _finish(doc: dict[str, Any], reports: Path, stem: str) -> int:
     js, md = runner.write_reports(doc, reports, stem)
     print()
     print("\n".join(runner.table_lines(doc)))
@@ -149,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--faults", default=None, help="comma-separated fault names (default: all)")
     p_run.add_argument("--ci", action="store_true", help="only the representative CI subset")
     p_run.add_argument("--list", action="store_true", help="list the selected faults and exit")
-    p_run.add_argument("--skip-healthy", action="store_true", help="do not run the healthy baseline")
+    p_run.add_argument("--skip-healthy", action="store_true",
+                       help="reuse the stored healthy run (reports/fault-runs/healthy) instead of running it")
     p_run.add_argument("--report-stem", default="fault-detection-subset",
                        help="file stem for partial runs (--faults/--ci); a full run writes fault-detection.*")
     p_flaky = sub.add_parser("flaky", help="the healthy suite N times; false failures and causes")
@@ -164,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--port", type=int, default=0, help="proxy port on 127.0.0.1 (default: free)")
     p_serve.add_argument("--pid-file", default=None)
     p_serve.add_argument("--workdir", default=str(REPO / "reports" / "fault-serve"))
+    p_report = sub.add_parser("report", help="rebuild the detection report from stored runs (no suite run)")
+    p_report.add_argument("--faults", default=None)
+    p_report.add_argument("--ci", action="store_true")
+    p_report.add_argument("--reports-dir", default=str(REPO / "reports"))
+    p_report.add_argument("--report-stem", default="fault-detection-subset")
     sub.add_parser("list", help="list every fault with the catalogue ids it breaks")
     args = ap.parse_args(own)
     try:
@@ -171,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, extra)
         if args.cmd == "flaky":
             return cmd_flaky(args, extra)
+        if args.cmd == "report":
+            return cmd_report(args)
         if args.cmd == "serve":
             return cmd_serve(args)
         _list(list(FAULTS))

@@ -42,6 +42,7 @@ class RunResult:
     server: str = ""
     server_stats: dict[str, Any] | None = None
     setup_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,6 +138,28 @@ def run_one(fault: Fault | None, env: Environment, out_dir: Path, extra: list[st
         res.setup_error = str(exc)
         return res
     res.verdicts, res.source = read_run(res.reports_dir)
+    save_meta(res)
+    return res
+
+
+def save_meta(res: RunResult) -> None:
+    meta = {"name": res.name, "returncode": res.returncode, "seconds": round(res.seconds, 1), "server": res.server,
+            "server_stats": res.server_stats, "setup_error": res.setup_error,
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    (res.reports_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+
+
+def load_result(out_dir: Path, name: str) -> RunResult | None:
+    """A stored run (``<out_dir>/<name>/run.json`` + its reports), or None if it never ran."""
+    rdir = out_dir / name
+    meta_file = rdir / "run.json"
+    if not meta_file.is_file():
+        return None
+    meta = json.loads(meta_file.read_text())
+    res = RunResult(name=name, reports_dir=rdir, returncode=meta.get("returncode"),
+                    seconds=float(meta.get("seconds") or 0.0), server=str(meta.get("server") or ""),
+                    server_stats=meta.get("server_stats"), setup_error=meta.get("setup_error"))
+    res.verdicts, res.source = read_run(rdir)
     return res
 
 
@@ -150,8 +173,11 @@ def evaluate(catalogue: dict[str, CatalogueCase], healthy: RunResult | None,
              runs: list[tuple[Fault, RunResult]]) -> dict[str, Any]:
     """The fault-detection document (see docs/faults.md for the fields)."""
     ids = list(catalogue)
-    runnable = ({i for i in ids if healthy.verdicts.get(i, Verdict(ABSENT)).status in ("passed", "failed", "error")}
-                if healthy else set(ids))
+    # Only ids that PASS in the healthy run can show what a fault does; ids failing there are baseline
+    # failures (reported under "healthy", never credited or blamed to a fault).
+    healthy_status = {i: (healthy.verdicts.get(i, Verdict(ABSENT)).status if healthy else "passed") for i in ids}
+    runnable = {i for i in ids if healthy_status[i] == "passed"}
+    baseline = [i for i in ids if _problem(healthy_status[i])]
     doc: dict[str, Any] = {"catalogue_ids": ids}
     healthy_unexpected: list[str] = []
     if healthy is not None:
@@ -173,7 +199,7 @@ def evaluate(catalogue: dict[str, CatalogueCase], healthy: RunResult | None,
         status = {i: res.verdicts.get(i, Verdict(ABSENT)).status for i in ids}
         detected = [i for i in applicable if status[i] == "failed"]
         missed = [i for i in applicable if status[i] != "failed"]
-        unexpected = [i for i in ids if i not in expected and _problem(status[i])]
+        unexpected = [i for i in ids if i not in expected and i not in baseline and _problem(status[i])]
         caught.update(detected)
         ok = res.setup_error is None and bool(res.verdicts) and not missed and not unexpected
         detected_pairs += len(detected)
@@ -202,6 +228,7 @@ def evaluate(catalogue: dict[str, CatalogueCase], healthy: RunResult | None,
         "caught_by_some_fault": [i for i in must if i in caught],
         "not_caught": [i for i in must if i not in caught],
         "not_runnable_here": [i for i in ids if i not in runnable],
+        "baseline_failures": baseline,
     }
     doc["ok"] = bool(faults_out) and healthy_ok and percent == 100.0 and doc["score"]["unexpected_failures"] == 0 \
         and doc["score"]["setup_errors"] == 0 and all(f["ok"] for f in faults_out)
