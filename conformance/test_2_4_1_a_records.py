@@ -17,9 +17,9 @@ def test_headless_service_has_no_clusterip_and_its_name_never_answers_one(cluste
     view = seed(cluster)
     other = cluster.headless_service("web-clusterip", headless=False)
     svc = cluster.core.read_namespaced_service(SVC, cluster.ns)
-    ips = list(svc.spec.cluster_i_ps or [svc.spec.cluster_ip])
+    ips = list(svc.spec.cluster_ips or [svc.spec.cluster_ip])
     evidence.info["headless_cluster_ips"] = ips
-    evidence.info["other_service_cluster_ips"] = list(other.spec.cluster_i_ps or [other.spec.cluster_ip])
+    evidence.info["other_service_cluster_ips"] = list(other.spec.cluster_ips or [other.spec.cluster_ip])
     require(all(ip == "None" for ip in ips), evidence, requirement="spec.clusterIP(s) of a headless Service stay None",
             expected=["None"], observed=ips)
     cluster_ips = [ip for ip in evidence.info["other_service_cluster_ips"] if ip and ip != "None"]

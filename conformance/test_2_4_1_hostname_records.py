@@ -18,9 +18,8 @@ def test_statefulset_pods_answer_at_their_ordinal_names(cluster: Cluster, dns: D
     pods = {e.pod for e in view.endpoints}
     hosts = {e.hostname for e in view.endpoints}
     evidence.api_state.append(view.to_json())
-    require(hosts == pods, evidence, requirement="the EndpointSlice controller sets hostname = pod name "
-            "(= <sts>-<ordinal>) for StatefulSet pods whose subdomain is the Service", expected=sorted(pods),
-            observed=sorted(h or "<none>" for h in hosts))
+    assert hosts == pods, (f"precondition (EndpointSlice controller): hostname = pod name for StatefulSet pods, "
+                           f"got {sorted(h or '<none>' for h in hosts)} for pods {sorted(p or '' for p in pods)}")
     checks: list[Check] = []
     for host in sorted(view.hostnames()):
         checks += Dns.checks(view.name(host), "A", Expectation.exactly(view.hostname_addresses(host), "A"))

@@ -61,7 +61,7 @@ def test_failure_message_format() -> None:
                           [(check, _res("A", ["10.0.0.2"]))], note="last answers:")
     lines = text.splitlines()
     assert lines[0] == "-> HS-DNS-002 [MUST k8s-dns/2.4.1]: one A per ready endpoint"
-    for word in ("Expected:", "Observed:", "Missing records: ['10.0.0.1']", "Extra records: ['10.0.0.2']"):
+    for word in ("Expected:", "Observed:", 'Missing records: ["10.0.0.1"]', 'Extra records: ["10.0.0.2"]'):
         assert word in text
 
 

@@ -21,16 +21,36 @@ def _pytest(args: list[str], cwd: Path, env_extra: dict[str, str] | None = None)
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+FAKE_FACTS = """
+import pytest
+from fixtures.facts import ClusterFacts
+
+pytest_plugins = ["fixtures.plugin"]
+
+
+@pytest.fixture(scope="session")
+def cluster_facts() -> ClusterFacts:
+    return ClusterFacts(run_id="x", server="s", server_version="v1", platform="other", cluster_domain="cluster.local",
+                        cluster_domain_source="test", dns_service=None, dns_service_ips=[], dns_server="127.0.0.1",
+                        dns_port=53, ip_families=["IPv4"], dual_stack=False, dns_implementation="coredns",
+                        dns_version="1", dns_image=None, real_kubelet=True, node_count=1)
+"""
+
+
 def test_infrastructure_error_in_a_test_body_is_an_error_not_a_failure(tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["fixtures.plugin"]\n')
+    (tmp_path / "conftest.py").write_text(FAKE_FACTS)
     (tmp_path / "test_x.py").write_text(
         "from fixtures.errors import InfrastructureError, DnsMismatch\n"
         "def test_infra():\n    raise InfrastructureError('exec failed: no exec found')\n"
-        "def test_dns():\n    raise DnsMismatch('-> requirement')\n")
+        "def test_dns():\n    raise DnsMismatch('-> requirement')\n"
+        "import pytest\n"
+        "@pytest.mark.case('HS-DNS-002')\n"
+        "def test_precondition():\n    assert False, 'precondition: 3 ready endpoints'\n"
+        "def test_plain_unit_test():\n    assert False\n")
     out = _pytest(["-q", "--junitxml", "j.xml", "test_x.py"], tmp_path)
-    assert "1 failed" in out.stdout and "1 error" in out.stdout, out.stdout
+    assert "2 failed" in out.stdout and "2 errors" in out.stdout, out.stdout
     xml = (tmp_path / "j.xml").read_text()
-    assert 'errors="1"' in xml and 'failures="1"' in xml
+    assert 'errors="2"' in xml and 'failures="2"' in xml
 
 
 def test_bad_option_value_is_one_usage_error(tmp_path: Path) -> None:

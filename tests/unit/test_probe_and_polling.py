@@ -153,7 +153,7 @@ def test_deadline_fails_with_the_last_answers() -> None:
         dns_.expect("web.test.", "A", Expectation.exactly(["10.0.0.1"], "A"), transports=("tcp",))
     text = str(err.value)
     assert text.startswith("-> HS-DNS-002 [MUST k8s-dns/2.4.1]: one A per ready endpoint")
-    assert "Missing records: ['10.0.0.1']" in text and "Extra records: ['10.0.0.9']" in text
+    assert 'Missing records: ["10.0.0.1"]' in text and 'Extra records: ["10.0.0.9"]' in text
     assert ev.missing and ev.extra
     assert isinstance(err.value, AssertionError)
     assert not issubclass(InfrastructureError, AssertionError)
