@@ -21,6 +21,7 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 
 from faults.kubeview import ClusterView
 from faults.transforms import Ctx, Transform
@@ -187,7 +188,7 @@ class FaultProxy:
             fail = dns.message.make_response(query)
             fail.set_rcode(dns.rcode.SERVFAIL)
             return fail.to_wire()
-        before = resp.to_wire()
+        before = resp.to_wire(max_size=65535)
         out_msg = resp
         if query.question:
             ctx = Ctx(transport=transport, upstream=self.lookup, view=self.view, state=self.state, lock=self.lock)
@@ -203,10 +204,19 @@ class FaultProxy:
         udp_limit = max(512, query.payload) if query.edns >= 0 else 512
         limit = udp_limit if transport == "udp" else 65535
         wire = out_msg.to_wire(max_size=limit, prefer_truncation=True)
-        if wire != before:
+        if signature(dns.message.from_wire(wire, ignore_trailing=True)) != signature(resp):
             with self._stats_lock:
                 self.stats.changed += 1
         return wire
+
+
+def signature(msg: dns.message.Message) -> tuple[object, ...]:
+    """Order-independent content of a message (rcode, flags, records per section)."""
+    def section(rrsets: list[dns.rrset.RRset]) -> tuple[str, ...]:
+        return tuple(sorted(f"{r.name.to_text().lower()} {r.ttl} {r.rdclass} {r.rdtype} {rd.to_text()}"
+                            for r in rrsets for rd in r))
+
+    return (msg.rcode(), msg.flags, section(msg.answer), section(msg.authority), section(msg.additional))
 
 
 def free_port() -> int:

@@ -24,8 +24,8 @@ class Fault:
     ci: bool = False  # part of the representative subset run by CI
 
     def describe(self) -> str:
-        doc = (transforms.TRANSFORMS[self.name].__doc__ if self.kind == "proxy"
-               else coredns.MUTATIONS[self.name].__doc__) or ""
+        fn = transforms.TRANSFORMS.get(self.name) if self.kind == "proxy" else coredns.MUTATIONS.get(self.name)
+        doc = (fn.__doc__ if fn is not None else self.summary) or ""
         return " ".join(doc.split())
 
 
