@@ -37,7 +37,14 @@ def _split(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
-def _list(faults: list[Fault]) -> None:
+def _list(faults: list[Fault], markdown: bool = False) -> None:
+    if markdown:
+        print("| fault | kind | what it does | breaks | models |\n|---|---|---|---|---|")
+        for f in faults:
+            ids = ", ".join(i.removeprefix("HS-DNS-") for i in f.breaks)
+            ci = " (CI)" if f.ci else ""
+            print(f"| `{f.name}`{ci} | {f.kind} | {f.describe()} | {ids} | {f.origin} |")
+        return
     width = max(len(f.name) for f in faults)
     for f in faults:
         ci = " [ci]" if f.ci else ""
@@ -216,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     p_report.add_argument("--ci", action="store_true")
     p_report.add_argument("--reports-dir", default=str(REPO / "reports"))
     p_report.add_argument("--report-stem", default="fault-detection-subset")
-    sub.add_parser("list", help="list every fault with the catalogue ids it breaks")
+    p_list = sub.add_parser("list", help="list every fault with the catalogue ids it breaks")
+    p_list.add_argument("--markdown", action="store_true", help="as the Markdown table of docs/faults.md")
     args = ap.parse_args(own)
     try:
         if args.cmd == "run":
@@ -227,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.cmd == "serve":
             return cmd_serve(args)
-        _list(list(FAULTS))
+        _list(list(FAULTS), markdown=args.markdown)
         return 0
     except (RunnerError, coredns.CoreDNSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
