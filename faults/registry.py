@@ -57,11 +57,12 @@ FAULTS: tuple[Fault, ...] = (
           _ids(7, 31), "an over-broad alias rewrite in a Corefile"),
     # --- SRV
     Fault("srv-service-port", "proxy", "SRV carries the Service port instead of the target port",
-          _ids(13, 14, 15, 18), "pitfall 8: kubernetes/kubernetes#20488", needs_api=True, ci=True),
+          _ids(12, 13, 14, 15, 18, 20, 23, 24, 32), "pitfall 8: kubernetes/kubernetes#20488", needs_api=True,
+          ci=True),
     Fault("srv-dashed-targets", "proxy", "SRV targets are dashed-IP names instead of hostnames",
           _ids(12, 13, 14, 15, 16, 18, 20, 23, 24, 32), "pitfall 1: kubernetes/kubernetes#85759"),
     Fault("srv-any-port-name", "proxy", "SRV for unknown/unnamed port names answers every port",
-          _ids(17, 24, 32), "pitfall 7/9: unnamed ports and guessed port names"),
+          _ids(17, 32), "pitfall 7/9: unnamed ports and guessed port names"),
     # --- rcodes and case
     Fault("swap-nxdomain-nodata", "proxy", "NXDOMAIN and NODATA swapped",
           _ids(4, 5, 31), "RFC 2308 confusion (row 2: CoreDNS NXDOMAIN at dns-version)"),
