@@ -277,7 +277,7 @@ def _start_all(launcher: Launcher, ports: cfg.Ports, pki: PKI, kubeconfig: Path,
     launcher.start("kwok", [
         str(b["kwok"]), f"--kubeconfig={kubeconfig}", f"--config={d / 'kwok.yaml'}",
         f"--tls-cert-file={pki.admin_crt}", f"--tls-private-key-file={pki.admin_key}", "-v=INFO",
-    ])
+    ], env=exec_env())
     (d / "Corefile").write_text(cfg.corefile(settings, ports, kubeconfig, str(_pin("coredns"))))
     launcher.start("coredns", [str(b["coredns"]), "-conf", str(d / "Corefile")])
     py = sys.executable
@@ -294,6 +294,7 @@ def _start_all(launcher: Launcher, ports: cfg.Ports, pki: PKI, kubeconfig: Path,
     timings["kwok"] = launcher.wait_healthy("kwok", lambda: http_ok(f"http://127.0.0.1:{ports.kwok}/healthz"))
 
     bootstrap.create_dns_service(settings)
+    bootstrap.publish_corefile((d / "Corefile").read_text())
     bootstrap.create_nodes(settings.nodes)
     timings["coredns"] = launcher.wait_healthy(
         "coredns", lambda: http_ok(f"http://127.0.0.1:{ports.dns_ready}/ready"), timeout=60)
@@ -302,6 +303,16 @@ def _start_all(launcher: Launcher, ports: cfg.Ports, pki: PKI, kubeconfig: Path,
     bootstrap.wait_nodes_ready(settings.nodes, timeout=90)
     timings["nodes"] = time.monotonic() - t_nodes
     (d / "timings.json").write_text(json.dumps({k: round(v, 2) for k, v in timings.items()}, indent=2) + "\n")
+
+
+def exec_env() -> dict[str, str]:
+    """Environment for kwok, whose PATH resolves argv[0] of every `exec` into a pod.
+
+    The directory of the real interpreter goes first, so `python3` in a pod is the host's
+    Python itself rather than a version-manager shim that costs about a second per exec.
+    """
+    real_python_dir = str(Path(getattr(sys, "_base_executable", sys.executable)).resolve().parent)
+    return dict(os.environ, PATH=os.pathsep.join([real_python_dir, os.environ.get("PATH", "")]))
 
 
 def _pin(name: str) -> str:
@@ -340,6 +351,17 @@ class _Bootstrap:
 
         try:
             self.core.create_namespaced_service("kube-system", cfg.dns_service_manifest(settings))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    def publish_corefile(self, corefile: str) -> None:
+        """kube-system/coredns ConfigMap, as kubeadm has it: lets clients read the DNS config."""
+        from kubernetes.client.rest import ApiException
+
+        body = {"metadata": {"name": "coredns", "namespace": "kube-system"}, "data": {"Corefile": corefile}}
+        try:
+            self.core.create_namespaced_config_map("kube-system", body)
         except ApiException as exc:
             if exc.status != 409:
                 raise

@@ -76,11 +76,14 @@ def corefile(settings: Settings, ports: Ports, kubeconfig: Path, version: str) -
 #   once (ipPool.Get prefers released IPs), so a re-created StatefulSet pod would get its old IP
 #   back and "the name follows the pod to its new IP" could never be observed. podsim allocates
 #   round-robin like host-local IPAM, and IPv4+IPv6 in dual-stack mode;
-# * pod-ready: a pod with readiness gates starts NOT ready and its gate conditions are left
-#   alone (a real kubelet never sets custom gates); podsim then applies the kubelet rule
-#   "Ready = containers ready AND every gate True" whenever the suite flips a gate.
+# * pod-ready: the pod becomes Running with its containers ready but Ready=False; podsim
+#   sets Ready in the same status update that gives the pod its IP (a kubelet never reports a
+#   Ready pod without an IP), by the kubelet rule "Ready = containers ready AND every readiness
+#   gate True". Gate conditions are left alone (a real kubelet never sets custom gates).
 # * pod-delete: waits until metadata.deletionTimestamp (now + grace period), so a deleted pod
-#   stays Terminating for its grace period, as a container that ignores SIGTERM would.
+#   stays Terminating for its grace period, as a container that ignores SIGTERM would; unlike
+#   KWOK's stock stage it leaves finalizers alone, so the API server keeps a pod with finalizers
+#   until whoever owns them removes them, as on a real cluster.
 POD_STAGES = """\
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -100,8 +103,6 @@ spec:
   next:
     statusTemplate: |
       {{ $now := Now }}
-      {{ $ready := "True" }}
-      {{ if .spec.readinessGates }}{{ $ready = "False" }}{{ end }}
       conditions:
       - lastTransitionTime: {{ $now | Quote }}
         status: "True"
@@ -110,7 +111,7 @@ spec:
         status: "True"
         type: PodScheduled
       - lastTransitionTime: {{ $now | Quote }}
-        status: {{ $ready | Quote }}
+        status: "False"
         type: Ready
       - lastTransitionTime: {{ $now | Quote }}
         status: "True"
@@ -147,8 +148,6 @@ spec:
     durationFrom:
       expressionFrom: '.metadata.deletionTimestamp'
   next:
-    finalizers:
-      empty: true
     delete: true
 """
 

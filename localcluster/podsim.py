@@ -130,20 +130,28 @@ class PodSim:
         log.info("exec ready for %s/%s ip=%s", meta.namespace, meta.name, ip)
 
     # --- kubelet rules -------------------------------------------------------------------
-    def sync_readiness(self, pod: client.V1Pod) -> None:
+    @staticmethod
+    def wanted_ready(pod: client.V1Pod) -> str:
+        """The kubelet rule: Ready = containers ready AND every readiness gate condition True."""
         gates = [g.condition_type for g in (pod.spec.readiness_gates or [])]
-        if not gates or pod.metadata.deletion_timestamp is not None:
-            return
         conds = {c.type: c.status for c in (pod.status.conditions or [])}
-        ready = all(conds.get(g) == "True" for g in gates) and conds.get("ContainersReady") == "True"
-        want = "True" if ready else "False"
-        if conds.get("Ready") == want:
-            return
+        ready = conds.get("ContainersReady") == "True" and all(conds.get(g) == "True" for g in gates)
+        return "True" if ready else "False"
+
+    @staticmethod
+    def ready_condition(status: str) -> dict[str, str]:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"type": "Ready", "status": status, "lastTransitionTime": now}
+
+    def sync_readiness(self, pod: client.V1Pod) -> None:
+        if pod.metadata.deletion_timestamp is not None:
+            return
+        want = self.wanted_ready(pod)
+        if any(c.type == "Ready" and c.status == want for c in (pod.status.conditions or [])):
+            return
         self.core.patch_namespaced_pod_status(
-            pod.metadata.name, pod.metadata.namespace,
-            {"status": {"conditions": [{"type": "Ready", "status": want, "lastTransitionTime": now}]}})
-        log.info("readiness %s/%s -> %s (gates %s)", pod.metadata.namespace, pod.metadata.name, want, gates)
+            pod.metadata.name, pod.metadata.namespace, {"status": {"conditions": [self.ready_condition(want)]}})
+        log.info("readiness %s/%s -> %s", pod.metadata.namespace, pod.metadata.name, want)
 
     def assign_ips(self, pod: client.V1Pod) -> None:
         """The CNI step: give a Running pod its IP(s) once; host-network pods take the node IP."""
@@ -155,12 +163,15 @@ class PodSim:
         try:
             self.core.patch_namespaced_pod_status(
                 pod.metadata.name, pod.metadata.namespace,
-                {"status": {"podIP": ips[0], "podIPs": [{"ip": ip} for ip in ips]}})
+                {"status": {"podIP": ips[0], "podIPs": [{"ip": ip} for ip in ips],
+                            "conditions": [self.ready_condition(self.wanted_ready(pod))]}})
         except ApiException:
             if not pod.spec.host_network:
                 self.ipam.release(ips[0])
             raise
         pod.status.pod_ip = ips[0]
+        pod.status.conditions = [c for c in (pod.status.conditions or []) if c.type != "Ready"] + [
+            client.V1PodCondition(type="Ready", status=self.wanted_ready(pod))]
         log.info("ips %s/%s -> %s", pod.metadata.namespace, pod.metadata.name, ips)
 
     def handle(self, event_type: str, pod: client.V1Pod) -> None:

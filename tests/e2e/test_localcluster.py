@@ -216,3 +216,28 @@ def test_readiness_gate_and_termination(api: client.ApiClient, namespace: str) -
     # Terminating for roughly its grace period, like a container that ignores SIGTERM.
     assert took >= 1.5, f"pod vanished after {took:.1f}s, before its 3s grace period"
     print(f"\nterminating window: {time.monotonic() - t0:.1f}s for a 3s grace period")
+
+
+def test_finalizer_keeps_a_terminating_pod(api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod(namespace, {
+        "metadata": {"name": "held", "finalizers": ["hsdns.io/hold"]},
+        "spec": {"terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "c", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53"}]},
+    })
+    poll(lambda: core.read_namespaced_pod("held", namespace).status.pod_ip, 60, "pod IP")
+    core.delete_namespaced_pod("held", namespace, grace_period_seconds=1)
+    deadline = time.monotonic() + 4  # well past the grace period
+    while time.monotonic() < deadline:
+        assert core.read_namespaced_pod("held", namespace).metadata.deletion_timestamp is not None
+        time.sleep(0.5)
+    core.patch_namespaced_pod("held", namespace, {"metadata": {"finalizers": None}})
+
+    def gone() -> bool | None:
+        try:
+            core.read_namespaced_pod("held", namespace)
+            return None
+        except ApiException as exc:
+            return True if exc.status == 404 else None
+
+    poll(gone, 20, "the pod to go once its finalizer is removed")
