@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/python -m pytest tests/e2e -v -p no:cacheprovider
-.venv/bin/python -m pytest conformance -p no:cacheprovider "$@"
+.venv/bin/python -m pytest conformance -p no:cacheprovider -n 4 "$@"
