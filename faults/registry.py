@@ -50,7 +50,7 @@ FAULTS: tuple[Fault, ...] = (
           _ids(8, 9), "pitfall 3: cache keeps a deleted pod's IP (coredns/coredns#4885)"),
     # --- per-endpoint names
     Fault("pod-name-nxdomain", "proxy", "per-endpoint names answer NXDOMAIN",
-          _ids(6, 10, 11), "pitfall 3/12: per-pod names missing", ci=True),
+          _ids(6, 8, 9, 10, 11, 12, 20, 21, 22, 23, 30), "pitfall 3/12: per-pod names missing", ci=True),
     Fault("one-record-per-hostname", "proxy", "a shared hostname answers one address only",
           _ids(11), "pitfall 2: kube-dns kubernetes/dns#116"),
     Fault("alias-pod-names", "coredns", "rewrite maps <h>.<svc> onto <svc> (real CoreDNS rewrite)",
