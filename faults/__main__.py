@@ -107,7 +107,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         res = runner.load_result(out_dir, f.name)
         if res is None:
             print(f"faults: no stored run for {f.name} (run: python -m faults run --faults {f.name})")
-            continue
+            res = runner.RunResult(name=f.name, reports_dir=out_dir / f.name, setup_error="not run")
         runs.append((f, res))
     doc = runner.evaluate(catalogue, healthy, runs)
     doc["command"] = "python -m faults " + " ".join(sys.argv[1:])
