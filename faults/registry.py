@@ -54,7 +54,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("one-record-per-hostname", "proxy", "a shared hostname answers one address only",
           _ids(11), "pitfall 2: kube-dns kubernetes/dns#116"),
     Fault("alias-pod-names", "coredns", "rewrite maps <h>.<svc> onto <svc> (real CoreDNS rewrite)",
-          _ids(7, 31), "an over-broad alias rewrite in a Corefile"),
+          _ids(6, 7, 8, 9, 10, 12, 20, 21, 22, 23, 30, 31), "an over-broad alias rewrite in a Corefile"),
     # --- SRV
     Fault("srv-service-port", "proxy", "SRV carries the Service port instead of the target port",
           _ids(12, 13, 14, 15, 18, 20, 23, 24, 32), "pitfall 8: kubernetes/kubernetes#20488", needs_api=True,
