@@ -67,7 +67,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("swap-nxdomain-nodata", "proxy", "NXDOMAIN and NODATA swapped",
           _ids(4, 5, 31), "RFC 2308 confusion (row 2: CoreDNS NXDOMAIN at dns-version)"),
     Fault("case-sensitive", "proxy", "names with upper-case letters answer NXDOMAIN",
-          _ids(12), "case-sensitive lookups (spec section 2.1)", ci=True),
+          _ids(12), "case-sensitive lookups (spec section 2.1)"),
     # --- PTR
     Fault("drop-ptr", "proxy", "PTR answers dropped (NODATA)",
           _ids(19), "pitfall 6: coredns/coredns#7177"),
