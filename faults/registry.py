@@ -36,7 +36,8 @@ def _ids(*numbers: int) -> tuple[str, ...]:
 FAULTS: tuple[Fault, ...] = (
     # --- wrong address sets
     Fault("drop-one-a", "proxy", "Service-name A answers lose one record",
-          _ids(2), "a server/cache that loses records of a large RRset"),
+          _ids(1, 2, 5, 7, 10, 12, 17, 20, 21, 22, 23, 24, 25, 26, 31),
+          "a server/cache that loses records of a large RRset"),
     Fault("foreign-a", "proxy", "Service-name A answers get an address of no endpoint",
           _ids(2), "a stale or shared answer mixing in foreign addresses"),
     Fault("fake-cluster-ip", "proxy", "headless Service name answers a ClusterIP-like address",
@@ -47,7 +48,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("stale-cache", "proxy", "old records are served forever next to new ones",
           _ids(8, 9), "pitfall 3: coredns/coredns#3432, #4885, kubernetes/dns#332"),
     Fault("long-cache", "coredns", "cache 300 with min TTL 300 (real CoreDNS cache misconfiguration)",
-          _ids(8, 9), "pitfall 3: cache keeps a deleted pod's IP (coredns/coredns#4885)"),
+          _ids(8, 9, 20, 21, 22), "pitfall 3: cache keeps a deleted pod's IP (coredns/coredns#4885)"),
     # --- per-endpoint names
     Fault("pod-name-nxdomain", "proxy", "per-endpoint names answer NXDOMAIN",
           _ids(6, 8, 9, 10, 11, 12, 20, 21, 22, 23, 30), "pitfall 3/12: per-pod names missing", ci=True),
