@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/python -m pytest tests/e2e -v -p no:cacheprovider
 .venv/bin/python -m pytest conformance -p no:cacheprovider -n 4 "$@"
+# The dig resolver backend on the A and SRV groups (its own reports dir: the main run's stay).
+if command -v dig >/dev/null; then
+    .venv/bin/python -m pytest conformance/test_2_4_1_a_records.py conformance/test_2_4_2_srv_records.py \
+        -p no:cacheprovider -n 4 --resolver-backend dig --reports-dir reports/dig-backend
+else
+    echo "dig not installed: skipping the dig-backend run (apt-get install -y bind9-dnsutils)"
+fi
 # The reports of that run: the HTML page renders in headless Chromium with the run's real results
 # (screenshot: reports/conformance.png).
 .venv/bin/python -m pytest tests/postrun -v -p no:cacheprovider
