@@ -46,7 +46,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("publish-not-ready", "proxy", "not-ready endpoints are published",
           _ids(4, 20, 21, 22, 23), "CoreDNS 1.8.1-1.8.3 (coredns/coredns#4580), pitfall 5", needs_api=True),
     Fault("stale-cache", "proxy", "old records are served forever next to new ones",
-          _ids(8, 9), "pitfall 3: coredns/coredns#3432, #4885, kubernetes/dns#332"),
+          _ids(8, 9, 21, 22), "pitfall 3: coredns/coredns#3432, #4885, kubernetes/dns#332"),
     Fault("long-cache", "coredns", "cache 300 with min TTL 300 (real CoreDNS cache misconfiguration)",
           _ids(8, 9, 20, 21, 22), "pitfall 3: cache keeps a deleted pod's IP (coredns/coredns#4885)"),
     # --- per-endpoint names
@@ -71,7 +71,7 @@ FAULTS: tuple[Fault, ...] = (
           _ids(12), "case-sensitive lookups (spec section 2.1)"),
     # --- PTR
     Fault("drop-ptr", "proxy", "PTR answers dropped (NODATA)",
-          _ids(19), "pitfall 6: coredns/coredns#7177"),
+          _ids(19, 23), "pitfall 6: coredns/coredns#7177"),
     Fault("no-reverse-zones", "coredns", "kubernetes plugin without in-addr.arpa/ip6.arpa (real Corefile)",
           _ids(19), "pitfall 6: coredns/coredns#1241"),
     # --- size and transport
