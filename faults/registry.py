@@ -77,7 +77,7 @@ FAULTS: tuple[Fault, ...] = (
           _ids(19), "pitfall 6: coredns/coredns#1241"),
     # --- size and transport
     Fault("truncate-tcp", "proxy", "TCP answers truncated at 512 bytes too",
-          _ids(25), "pitfall 10: large answers never complete"),
+          _ids(13, 15, 16, 25, 26, 32), "pitfall 10: large answers never complete"),
     Fault("udp-no-tc", "proxy", "truncated UDP answers without the TC flag",
           _ids(26), "pitfall 10: coredns/coredns#4684, musl clients without TCP fallback"),
     # --- availability and schema
