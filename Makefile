@@ -7,7 +7,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: system-deps setup build cluster-up cluster-down cluster-status conformance test lint unit e2e faults clean
+.PHONY: system-deps setup build cluster-up cluster-down cluster-status conformance test lint unit faults flaky clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -48,6 +48,15 @@ unit: setup
 # missing) with the smoke test and the whole conformance suite against it; always torn down.
 test: system-deps lint unit
 	scripts/with-local-cluster.sh scripts/selftest.sh
+
+# Seeded-fault self-test (issue 4): the suite healthy and once per fault against the local cluster;
+# every fault must turn exactly its catalogue ids into FAIL. Full set; `make test` runs the CI subset.
+faults: setup
+	scripts/with-local-cluster.sh $(VPY) -m faults run --report-stem fault-detection -- -n 4 $(PYTEST_ARGS)
+
+# Flakiness benchmark: the healthy suite N times against the local cluster.
+flaky: setup
+	scripts/with-local-cluster.sh $(VPY) -m faults flaky -n $(or $(N),20) -- -n 4 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

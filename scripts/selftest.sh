@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The cluster part of `make test` (run inside scripts/with-local-cluster.sh): the local-cluster
-# smoke test, then the whole conformance suite against the local cluster.
+# smoke and lifecycle tests, the whole conformance suite, the dig backend, the CI subset of the
+# seeded faults, and a check of the run's HTML report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/python -m pytest tests/e2e -v -p no:cacheprovider
@@ -12,6 +13,9 @@ if command -v dig >/dev/null; then
 else
     echo "dig not installed: skipping the dig-backend run (apt-get install -y bind9-dnsutils)"
 fi
+# Seeded faults, the representative CI subset (`make faults` runs all): each must turn exactly its
+# catalogue ids into FAIL, and the healthy run through the transparent proxy must have none.
+.venv/bin/python -m faults run --ci -- -n 4
 # The reports of that run: the HTML page renders in headless Chromium with the run's real results
 # (screenshot: reports/conformance.png).
 .venv/bin/python -m pytest tests/postrun -v -p no:cacheprovider
