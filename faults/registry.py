@@ -74,7 +74,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("drop-ptr", "proxy", "PTR answers dropped (NODATA)",
           _ids(19, 23), "pitfall 6: coredns/coredns#7177"),
     Fault("no-reverse-zones", "coredns", "kubernetes plugin without in-addr.arpa/ip6.arpa (real Corefile)",
-          _ids(19), "pitfall 6: coredns/coredns#1241"),
+          _ids(19, 23), "pitfall 6: coredns/coredns#1241"),
     # --- size and transport
     Fault("truncate-tcp", "proxy", "TCP answers truncated at 512 bytes too",
           _ids(13, 15, 16, 25, 26, 32), "pitfall 10: large answers never complete"),
@@ -82,7 +82,7 @@ FAULTS: tuple[Fault, ...] = (
           _ids(26), "pitfall 10: coredns/coredns#4684, musl clients without TCP fallback"),
     # --- availability and schema
     Fault("intermittent-servfail", "proxy", "every third cluster-zone query answers SERVFAIL",
-          _ids(1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 30, 31, 32),
+          _ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21, 22, 23, 24, 25, 30, 31, 32),
           "pitfall 3: kubernetes/kubernetes#78128, #127259 (flapping answers)"),
     Fault("wrong-dns-version", "coredns", "dns-version TXT answers a non-version string (template block)",
           _ids(27), "row 1 / section 1.13 item 5: dns-version missing or wrong", ci=True),
