@@ -52,7 +52,7 @@ test: system-deps lint unit
 # Seeded-fault self-test (issue 4): the suite healthy and once per fault against the local cluster;
 # every fault must turn exactly its catalogue ids into FAIL. Full set; `make test` runs the CI subset.
 faults: setup
-	scripts/with-local-cluster.sh $(VPY) -m faults run --report-stem fault-detection -- -n 4 $(PYTEST_ARGS)
+	scripts/with-local-cluster.sh $(VPY) -m faults run --report-stem fault-detection -- -n 4 --dns-timeout 30 $(PYTEST_ARGS)
 
 # Flakiness benchmark: the healthy suite N times against the local cluster.
 flaky: setup

@@ -15,7 +15,7 @@ else
 fi
 # Seeded faults, the representative CI subset (`make faults` runs all): each must turn exactly its
 # catalogue ids into FAIL, and the healthy run through the transparent proxy must have none.
-.venv/bin/python -m faults run --ci -- -n 4
+.venv/bin/python -m faults run --ci -- -n 4 --dns-timeout 30
 # The reports of that run: the HTML page renders in headless Chromium with the run's real results
 # (screenshot: reports/conformance.png).
 .venv/bin/python -m pytest tests/postrun -v -p no:cacheprovider
