@@ -176,6 +176,15 @@ def test_exec_runs_with_pod_identity(api: client.ApiClient, namespace: str) -> N
                    "HSDNS_DNS_SERVER": os.environ["HSDNS_DNS_SERVER"], "KWOK_SIMULATED_POD": "1"}
 
 
+def pod_gone(core: client.CoreV1Api, ns: str, name: str) -> bool | None:
+    """True once the pod object is gone (404), else None (for poll)."""
+    try:
+        core.read_namespaced_pod(name, ns)
+        return None
+    except ApiException as exc:
+        return True if exc.status == 404 else None
+
+
 def _ready(core: client.CoreV1Api, ns: str, name: str) -> bool:
     pod = core.read_namespaced_pod(name, ns)
     return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
@@ -205,14 +214,7 @@ def test_readiness_gate_and_termination(api: client.ApiClient, namespace: str) -
     core.delete_namespaced_pod("gated", namespace, grace_period_seconds=3)
     assert core.read_namespaced_pod("gated", namespace).metadata.deletion_timestamp is not None
 
-    def gone() -> bool | None:
-        try:
-            core.read_namespaced_pod("gated", namespace)
-            return None
-        except ApiException as exc:
-            return True if exc.status == 404 else None
-
-    _, took = poll(gone, 30, "the terminating pod to disappear")
+    _, took = poll(lambda: pod_gone(core, namespace, "gated"), 30, "the terminating pod to disappear")
     # Terminating for roughly its grace period, like a container that ignores SIGTERM.
     assert took >= 1.5, f"pod vanished after {took:.1f}s, before its 3s grace period"
     print(f"\nterminating window: {time.monotonic() - t0:.1f}s for a 3s grace period")
@@ -233,11 +235,4 @@ def test_finalizer_keeps_a_terminating_pod(api: client.ApiClient, namespace: str
         time.sleep(0.5)
     core.patch_namespaced_pod("held", namespace, {"metadata": {"finalizers": None}})
 
-    def gone() -> bool | None:
-        try:
-            core.read_namespaced_pod("held", namespace)
-            return None
-        except ApiException as exc:
-            return True if exc.status == 404 else None
-
-    poll(gone, 20, "the pod to go once its finalizer is removed")
+    poll(lambda: pod_gone(core, namespace, "held"), 20, "the pod to go once its finalizer is removed")
