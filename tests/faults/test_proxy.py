@@ -46,8 +46,17 @@ def upstream() -> Iterator[tuple[str, int]]:
             out = answer(self.rfile.read(n), 65535)
             self.wfile.write(len(out).to_bytes(2, "big") + out)
 
-    udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), UDP)
-    tcp = socketserver.ThreadingTCPServer(("127.0.0.1", udp.server_address[1]), TCP)
+    # The UDP port is picked by the kernel; the same TCP port may be taken (e.g. by another
+    # test's ephemeral client port), so try a few times before giving up.
+    for attempt in range(20):
+        udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), UDP)
+        try:
+            tcp = socketserver.ThreadingTCPServer(("127.0.0.1", udp.server_address[1]), TCP)
+            break
+        except OSError:
+            udp.server_close()
+            if attempt == 19:
+                raise
     for s in (udp, tcp):
         threading.Thread(target=s.serve_forever, daemon=True).start()
     yield "127.0.0.1", int(udp.server_address[1])
