@@ -238,10 +238,10 @@ def _start_all(launcher: Launcher, ports: cfg.Ports, pki: PKI, kubeconfig: Path,
         "--listen-metrics-urls=", "--auto-compaction-retention=1", "--quota-backend-bytes=2147483648",
         "--unsafe-no-fsync=true", "--log-level=warn",
     ])
+    checks = health_checks(ports, pki.ca_crt, d)
     timings["etcd"] = launcher.wait_healthy(
-        "etcd", lambda: http_ok(f"http://127.0.0.1:{ports.etcd_client}/health", want=b'"health":"true"'))
+        "etcd", checks["etcd"])
 
-    ca_ctx = ssl.create_default_context(cafile=str(pki.ca_crt))
     launcher.start("kube-apiserver", [
         str(b["kube-apiserver"]), f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}", "--etcd-prefix=/registry",
         "--bind-address=127.0.0.1", f"--secure-port={ports.apiserver}", "--advertise-address=127.0.0.1",
@@ -258,7 +258,7 @@ def _start_all(launcher: Launcher, ports: cfg.Ports, pki: PKI, kubeconfig: Path,
         "--v=1",
     ])
     timings["kube-apiserver"] = launcher.wait_healthy(
-        "kube-apiserver", lambda: http_ok(f"https://127.0.0.1:{ports.apiserver}/readyz", ca_ctx), timeout=120)
+        "kube-apiserver", checks["kube-apiserver"], timeout=120)
 
     common = [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
               f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1", "--leader-elect=false",
@@ -286,19 +286,18 @@ def _start_all(launcher: Launcher, ports: cfg.Ports, pki: PKI, kubeconfig: Path,
                               "--run-dir", str(d), "--dns-server", dns_server,
                               *(["--dual-stack"] if settings.dual_stack else [])], env=env)
 
-    insecure = insecure_ctx()
     timings["kube-controller-manager"] = launcher.wait_healthy(
-        "kube-controller-manager", lambda: http_ok(f"https://127.0.0.1:{ports.controller_manager}/healthz", insecure))
+        "kube-controller-manager", checks["kube-controller-manager"])
     timings["kube-scheduler"] = launcher.wait_healthy(
-        "kube-scheduler", lambda: http_ok(f"https://127.0.0.1:{ports.scheduler}/healthz", insecure))
-    timings["kwok"] = launcher.wait_healthy("kwok", lambda: http_ok(f"http://127.0.0.1:{ports.kwok}/healthz"))
+        "kube-scheduler", checks["kube-scheduler"])
+    timings["kwok"] = launcher.wait_healthy("kwok", checks["kwok"])
 
     bootstrap.create_dns_service(settings)
     bootstrap.publish_corefile((d / "Corefile").read_text())
     bootstrap.create_nodes(settings.nodes)
     timings["coredns"] = launcher.wait_healthy(
-        "coredns", lambda: http_ok(f"http://127.0.0.1:{ports.dns_ready}/ready"), timeout=60)
-    timings["podsim"] = launcher.wait_healthy("podsim", lambda: (d / "podsim.ready").exists())
+        "coredns", checks["coredns"], timeout=60)
+    timings["podsim"] = launcher.wait_healthy("podsim", checks["podsim"])
     t_nodes = time.monotonic()
     bootstrap.wait_nodes_ready(settings.nodes, timeout=90)
     timings["nodes"] = time.monotonic() - t_nodes
@@ -426,21 +425,24 @@ def down(say: Callable[[str], None] = print) -> None:
     say(f"removed {directory}")
 
 
-def health_report(state: State) -> tuple[bool, list[str]]:
-    p = state.ports
-    kubeconfig = Path(state.kubeconfig)
-    ca = kubeconfig.parent / "pki" / "ca.crt"
-    checks: dict[str, Callable[[], bool]] = {
-        "etcd": lambda: http_ok(f"http://127.0.0.1:{p['etcd_client']}/health", want=b'"health":"true"'),
-        "kube-apiserver": lambda: http_ok(f"https://127.0.0.1:{p['apiserver']}/readyz",
-                                          ssl.create_default_context(cafile=str(ca))),
-        "kube-controller-manager": lambda: http_ok(f"https://127.0.0.1:{p['controller_manager']}/healthz",
-                                                   insecure_ctx()),
-        "kube-scheduler": lambda: http_ok(f"https://127.0.0.1:{p['scheduler']}/healthz", insecure_ctx()),
-        "kwok": lambda: http_ok(f"http://127.0.0.1:{p['kwok']}/healthz"),
-        "coredns": lambda: http_ok(f"http://127.0.0.1:{p['dns_ready']}/ready"),
-        "podsim": lambda: True,
+def health_checks(ports: cfg.Ports, ca: Path, directory: Path) -> dict[str, Callable[[], bool]]:
+    """One health probe per component, used while starting (`up`) and by `status`."""
+    ca_ctx = ssl.create_default_context(cafile=str(ca))
+    insecure = insecure_ctx()
+    return {
+        "etcd": lambda: http_ok(f"http://127.0.0.1:{ports.etcd_client}/health", want=b'"health":"true"'),
+        "kube-apiserver": lambda: http_ok(f"https://127.0.0.1:{ports.apiserver}/readyz", ca_ctx),
+        "kube-controller-manager": lambda: http_ok(f"https://127.0.0.1:{ports.controller_manager}/healthz", insecure),
+        "kube-scheduler": lambda: http_ok(f"https://127.0.0.1:{ports.scheduler}/healthz", insecure),
+        "kwok": lambda: http_ok(f"http://127.0.0.1:{ports.kwok}/healthz"),
+        "coredns": lambda: http_ok(f"http://127.0.0.1:{ports.dns_ready}/ready"),
+        "podsim": lambda: (directory / "podsim.ready").exists(),
     }
+
+
+def health_report(state: State) -> tuple[bool, list[str]]:
+    checks = health_checks(cfg.Ports(**state.ports), Path(state.kubeconfig).parent / "pki" / "ca.crt",
+                           Path(state.run_dir))
     lines, ok = [], True
     for name in ORDER:
         pid = state.pids.get(name)
