@@ -27,7 +27,9 @@ from .paths import cache_dir
 
 PINS_FILE = Path(__file__).with_name("pins.toml")
 
-K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# The control plane, plus the node components of a real node (kubelet, kube-proxy): one `go build`
+# shares the compile of the common packages.
+K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 
 
 class BuildError(RuntimeError):
@@ -229,7 +231,8 @@ def components(cache: Path | None = None) -> list[Component]:
     pins = load_pins()
     cache = cache or cache_dir()
     return [
-        Kubernetes("kubernetes", str(pins["kubernetes"]["version"]), K8S_COMMANDS, cache),
+        Kubernetes("kubernetes", str(pins["kubernetes"]["version"]), K8S_COMMANDS, cache,
+                   extra={"commands": list(K8S_COMMANDS)}),
         Etcd("etcd", str(pins["etcd"]["version"]), ("etcd",), cache),
         CoreDNS("coredns", str(pins["coredns"]["version"]), ("coredns",), cache,
                 extra={"plugins": [str(p) for p in pins["coredns"]["plugins"]]}),
