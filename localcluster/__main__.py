@@ -20,6 +20,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
@@ -36,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--dns-port", type=_port, default=None, help="fixed CoreDNS port on 127.0.0.1 (default: free)")
     p_up.add_argument("--cluster-domain", default="cluster.local")
     p_up.add_argument("--dns-ttl", type=int, default=5, help="CoreDNS kubernetes plugin ttl (default 5)")
+    p_up.add_argument("--real-nodes", type=_count, default=1,
+                      help="real kubelet nodes (containerd, CNI, kube-proxy) in the run's network namespace; "
+                           "CoreDNS then runs as pods on them (default 1; 0 = KWOK-simulated nodes only)")
+    p_up.add_argument("--dns-replicas", type=_positive, default=2, help="CoreDNS pods with real nodes (default 2)")
     sub.add_parser("down", help="stop every process by its PID and remove the run directory")
     sub.add_parser("status", help="health, PID and RSS of each component")
     sub.add_parser("env", help="print export lines for KUBECONFIG and HSDNS_DNS_SERVER")
@@ -50,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cache: {cache_dir()}")
         elif args.cmd == "up":
             settings = Settings(nodes=args.nodes, cluster_domain=args.cluster_domain, dual_stack=args.dual_stack,
-                                dns_ttl=args.dns_ttl, fixed_dns_port=args.dns_port)
+                                dns_ttl=args.dns_ttl, fixed_dns_port=args.dns_port, real_nodes=args.real_nodes,
+                                dns_replicas=args.dns_replicas)
             t0 = time.monotonic()
             state = cluster.up(settings)
             print(f"local cluster up in {time.monotonic() - t0:.1f}s (components healthy in {state.up_seconds}s)")
@@ -68,11 +80,16 @@ def main(argv: list[str] | None = None) -> int:
                 print("\n".join(cluster.env_lines(loaded)))
                 return 0
             ok, lines = cluster.health_report(loaded)
-            for line, name in zip(lines, cluster.ORDER, strict=True):
+            for line in lines:
+                name = line.split()[0]
                 pid = loaded.pids.get(name)
-                rss = cluster.rss_kib(pid) if pid and cluster.pid_alive(pid, cluster.expect_of(name)) else 0
-                print(f"{line:<60} rss {rss / 1024:7.1f} MiB")
-            print(f"kubeconfig: {loaded.kubeconfig}\ndns server: {loaded.dns_server}")
+                rss = cluster.rss_kib(pid) if pid and cluster.pid_alive(pid, cluster.expect_of(name, loaded)) else 0
+                print(f"{line:<60} rss {rss / 1024:7.1f} MiB" if pid else line)
+            for node_line in cluster.node_lines(loaded):
+                print(node_line)
+            print(f"kubeconfig: {loaded.kubeconfig}\ndns server (host): {loaded.dns_server}")
+            if loaded.image_registry:
+                print(f"image registry (inside the network namespace {loaded.netns}): {loaded.image_registry}")
             return 0 if ok else 1
     except (cluster.ClusterError, BuildError, PKIError) as exc:
         print(f"error: {exc}", file=sys.stderr)

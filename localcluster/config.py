@@ -16,6 +16,7 @@ DNS_SERVICE_IP_V6 = "fd00:10:96::a"
 
 # Readiness gate the suite uses to flip pod readiness; documented in docs/local-cluster.md.
 LOCAL_NODE_LABEL = "hsdns.io/local-cluster"
+KWOK_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
 
 
 @dataclass
@@ -38,6 +39,10 @@ class Settings:
     dual_stack: bool = False
     dns_ttl: int = 5
     fixed_dns_port: int | None = None
+    # Real kubelet nodes (containerd, CNI, kube-proxy) in the run's network namespace. With one or
+    # more, CoreDNS runs as `dns_replicas` pods on them and the KWOK nodes carry kwok's taint.
+    real_nodes: int = 1
+    dns_replicas: int = 2
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -169,7 +174,7 @@ options:
 {POD_STAGES}"""
 
 
-def node_manifest(index: int) -> dict[str, object]:
+def node_manifest(index: int, tainted: bool = False) -> dict[str, object]:
     name = f"hsdns-node-{index}"
     return {
         "apiVersion": "v1",
@@ -186,7 +191,9 @@ def node_manifest(index: int) -> dict[str, object]:
             },
             "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
         },
-        "spec": {},
+        # With real nodes present, the KWOK nodes carry kwokctl's taint: only pods that tolerate it
+        # (scale and fault runs, by option) land on them, the way a user would steer them.
+        "spec": {"taints": [dict(KWOK_TAINT)]} if tainted else {},
     }
 
 

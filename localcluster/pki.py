@@ -81,13 +81,30 @@ def create_pki(directory: Path, cluster_domain: str, service_ip: str) -> PKI:
 
 
 def write_kubeconfig(path: Path, server: str, pki: PKI) -> None:
+    write_client_kubeconfig(path, server, pki.ca_crt, pki.admin_crt, pki.admin_key, "hsdns-admin")
+
+
+def issue_client_cert(pki: PKI, stem: str, common_name: str, organization: str | None = None) -> tuple[Path, Path]:
+    """A client certificate signed by the run's CA (e.g. ``system:node:<name>`` in ``system:nodes``)."""
+    subj = (f"/O={organization}" if organization else "") + f"/CN={common_name}"
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{stem}.key", "-out", f"{stem}.csr",
+             "-subj", subj, cwd=pki.dir)
+    (pki.dir / f"{stem}.ext").write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n")
+    _openssl("x509", "-req", "-in", f"{stem}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "365", "-extfile", f"{stem}.ext", "-out", f"{stem}.crt", cwd=pki.dir)
+    (pki.dir / f"{stem}.key").chmod(0o600)
+    return pki.dir / f"{stem}.crt", pki.dir / f"{stem}.key"
+
+
+def write_client_kubeconfig(path: Path, server: str, ca: Path, crt: Path, key: Path, user: str) -> None:
     path.write_text(
         "apiVersion: v1\nkind: Config\n"
         "clusters:\n- name: hsdns-local\n  cluster:\n"
-        f"    server: {server}\n    certificate-authority: {pki.ca_crt}\n"
-        "users:\n- name: hsdns-admin\n  user:\n"
-        f"    client-certificate: {pki.admin_crt}\n    client-key: {pki.admin_key}\n"
-        "contexts:\n- name: hsdns-local\n  context:\n    cluster: hsdns-local\n    user: hsdns-admin\n"
+        f"    server: {server}\n    certificate-authority: {ca}\n"
+        f"users:\n- name: {user}\n  user:\n"
+        f"    client-certificate: {crt}\n    client-key: {key}\n"
+        f"contexts:\n- name: hsdns-local\n  context:\n    cluster: hsdns-local\n    user: {user}\n"
         "current-context: hsdns-local\n"
     )
     path.chmod(0o600)

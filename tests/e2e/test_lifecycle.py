@@ -56,12 +56,12 @@ def test_status_without_up_says_how_to_start(run_dir: Path) -> None:
 
 
 def test_up_twice_then_down_stops_every_pid(run_dir: Path) -> None:
-    first = cli(run_dir, "up")
+    first = cli(run_dir, "up", "--real-nodes", "0")
     assert first.returncode == 0, first.stderr + first.stdout
     pids = recorded_pids(run_dir)
     assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
                          "coredns", "podsim"}
-    second = cli(run_dir, "up")
+    second = cli(run_dir, "up", "--real-nodes", "0")
     assert second.returncode == 0 and "already up" in second.stdout
     assert recorded_pids(run_dir) == pids
     status = cli(run_dir, "status")
@@ -73,10 +73,10 @@ def test_up_twice_then_down_stops_every_pid(run_dir: Path) -> None:
 
 
 def test_stale_run_is_cleaned_up(run_dir: Path) -> None:
-    assert cli(run_dir, "up").returncode == 0
+    assert cli(run_dir, "up", "--real-nodes", "0").returncode == 0
     old = recorded_pids(run_dir)
     os.kill(old["etcd"], signal.SIGKILL)  # a crash: the rest of the old run is still alive
-    res = cli(run_dir, "up")
+    res = cli(run_dir, "up", "--real-nodes", "0")
     assert res.returncode == 0, res.stderr
     assert "stale run" in res.stdout
     new = recorded_pids(run_dir)
@@ -91,7 +91,7 @@ def test_dns_port_in_use_names_the_fix(run_dir: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.bind(("127.0.0.1", 0))
         port = udp.getsockname()[1]
-        res = cli(run_dir, "up", "--dns-port", str(port))
+        res = cli(run_dir, "up", "--real-nodes", "0", "--dns-port", str(port))
     assert res.returncode == 1
     assert f"127.0.0.1:{port} is already in use" in res.stderr and "--dns-port" in res.stderr
     assert "Traceback" not in res.stderr
@@ -101,7 +101,7 @@ def test_dns_port_in_use_names_the_fix(run_dir: Path) -> None:
 
 def test_go_missing_is_one_clear_message(tmp_path: Path, run_dir: Path) -> None:
     env = dict(os.environ, HSDNS_CACHE_DIR=str(tmp_path / "empty-cache"), PATH="/usr/bin:/bin")
-    res = cli(run_dir, "up", env=env)
+    res = cli(run_dir, "up", "--real-nodes", "0", env=env)
     assert res.returncode == 1
     assert "Go is not installed" in res.stderr and "Traceback" not in res.stderr
     assert not run_dir.exists()

@@ -1,7 +1,9 @@
-"""Smoke test of the local cluster itself (issue 2): real controllers, real CoreDNS, KWOK pods.
+"""Smoke test of the local cluster's KWOK simulation (issue 2): real controllers, real CoreDNS, KWOK pods.
 
-Runs only inside scripts/with-local-cluster.sh, which exports KUBECONFIG and HSDNS_DNS_SERVER.
-It talks to the API server and to CoreDNS on 127.0.0.1; pod IPs are compared, never contacted.
+Runs only inside scripts/with-local-cluster.sh, which exports KUBECONFIG and HSDNS_LOCAL_DNS_SERVER.
+It talks to the API server and to the cluster DNS on 127.0.0.1; pod IPs are compared, never contacted.
+Every pod here is steered to the KWOK nodes (nodeSelector + toleration of kwok's taint), as a user
+would for scale work; the real node has its own test (test_realnode.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from kubernetes.stream import stream
 
 T = TypeVar("T")
 ZONE = "cluster.local"
+# Placement on the KWOK nodes: a real node may be present and untainted.
+ON_KWOK: dict[str, Any] = {"nodeSelector": {"type": "kwok"},
+                           "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists",
+                                            "effect": "NoSchedule"}]}
 
 
 def _env(name: str) -> str:
@@ -40,7 +46,7 @@ def api() -> client.ApiClient:
 
 @pytest.fixture(scope="module")
 def dns_server() -> tuple[str, int]:
-    host, port = _env("HSDNS_DNS_SERVER").rsplit(":", 1)
+    host, port = _env("HSDNS_LOCAL_DNS_SERVER").rsplit(":", 1)
     return host, int(port)
 
 
@@ -93,6 +99,7 @@ def seed(api: client.ApiClient, ns: str, replicas: int = 3) -> None:
             "serviceName": "my-headless-service", "replicas": replicas, "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": {"app": "web"}},
             "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                **ON_KWOK,
                 "containers": [{"name": "web", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53",
                                 "args": ["netexec", "--http-port=8080"],
                                 "ports": [{"name": "http", "containerPort": 8080}]}]}},
@@ -173,7 +180,7 @@ def test_exec_runs_with_pod_identity(api: client.ApiClient, namespace: str) -> N
     out, _ = poll(run_exec, 30, "exec into web-0")
     env = json.loads(out.strip().splitlines()[-1])
     assert env == {"POD_NAME": "web-0", "POD_NAMESPACE": namespace, "POD_IP": pod,
-                   "HSDNS_DNS_SERVER": os.environ["HSDNS_DNS_SERVER"], "KWOK_SIMULATED_POD": "1"}
+                   "HSDNS_DNS_SERVER": os.environ["HSDNS_LOCAL_DNS_SERVER"], "KWOK_SIMULATED_POD": "1"}
 
 
 def pod_gone(core: client.CoreV1Api, ns: str, name: str) -> bool | None:
@@ -194,7 +201,7 @@ def test_readiness_gate_and_termination(api: client.ApiClient, namespace: str) -
     core = client.CoreV1Api(api)
     core.create_namespaced_pod(namespace, {
         "metadata": {"name": "gated"},
-        "spec": {"readinessGates": [{"conditionType": "hsdns.io/ready"}],
+        "spec": {**ON_KWOK, "readinessGates": [{"conditionType": "hsdns.io/ready"}],
                  "terminationGracePeriodSeconds": 3,
                  "containers": [{"name": "c", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53"}]},
     })
@@ -224,7 +231,7 @@ def test_finalizer_keeps_a_terminating_pod(api: client.ApiClient, namespace: str
     core = client.CoreV1Api(api)
     core.create_namespaced_pod(namespace, {
         "metadata": {"name": "held", "finalizers": ["hsdns.io/hold"]},
-        "spec": {"terminationGracePeriodSeconds": 1,
+        "spec": {**ON_KWOK, "terminationGracePeriodSeconds": 1,
                  "containers": [{"name": "c", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53"}]},
     })
     poll(lambda: core.read_namespaced_pod("held", namespace).status.pod_ip, 60, "pod IP")
