@@ -24,6 +24,10 @@ from faults.verdicts import ABSENT, CatalogueCase, Verdict, read_run
 
 REPO = Path(__file__).resolve().parent.parent
 HEALTHY = "healthy"
+# The fault proxy and the misconfigured CoreDNS listen on the host's loopback, which only pods on the
+# KWOK nodes reach (their exec runs on the host); real pods live in the cluster's network namespace.
+# So fault runs steer the suite's pods to the KWOK nodes, with the options any user has.
+KWOK_PLACEMENT = ["--node-selector", "type=kwok", "--tolerations", "kwok.x-k8s.io/node:NoSchedule"]
 SYMBOL = {"passed": "P", "failed": "F", "error": "E", "skipped": "S", ABSENT: "-"}
 
 
@@ -54,10 +58,10 @@ class Environment:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Environment:
         env = dict(os.environ if environ is None else environ)
-        upstream = env.get("HSDNS_DNS_SERVER", "")
+        upstream = env.get("HSDNS_DNS_SERVER") or env.get("HSDNS_LOCAL_DNS_SERVER", "")
         if not upstream:
-            raise RunnerError("HSDNS_DNS_SERVER is not set: it must name the real CoreDNS. Fix: "
-                              "eval \"$(python -m localcluster env)\" (local cluster) or "
+            raise RunnerError("neither HSDNS_DNS_SERVER nor HSDNS_LOCAL_DNS_SERVER is set: one must name the real "
+                              "CoreDNS on this host. Fix: eval \"$(python -m localcluster env)\" (local cluster) or "
                               "export HSDNS_DNS_SERVER=HOST:PORT")
         kubeconfig = env.get("HSDNS_KUBECONFIG") or (env.get("KUBECONFIG", "").split(os.pathsep)[0] or None)
         return cls(upstream=upstream, kubeconfig=kubeconfig)
@@ -91,17 +95,19 @@ def dns_for(fault: Fault | None, env: Environment, workdir: Path) -> Iterator[tu
         yield proxy.address, proxy.stats.to_json
 
 
-def pytest_command(address: str, reports_dir: Path, extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider", "--dns-server", address,
+def pytest_command(address: str | None, reports_dir: Path, extra: list[str]) -> list[str]:
+    """The suite against ``address`` from the KWOK nodes, or (None) as the environment sets it up."""
+    target = ["--dns-server", address, *KWOK_PLACEMENT] if address else []
+    return [sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider", *target,
             "--reports-dir", str(reports_dir), *extra]
 
 
-def run_suite(address: str, reports_dir: Path, extra: list[str], *, timeout: float | None = None,
+def run_suite(address: str | None, reports_dir: Path, extra: list[str], *, timeout: float | None = None,
               stream: bool = False) -> tuple[int, float]:
     """Run the suite as a child process (own session, stopped by its PID on timeout); log to pytest.log."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     cmd = pytest_command(address, reports_dir, extra)
-    env = dict(os.environ, HSDNS_DNS_SERVER=address)
+    env = dict(os.environ, HSDNS_DNS_SERVER=address) if address else dict(os.environ)
     t0 = time.monotonic()
     with open(reports_dir / "pytest.log", "w") as log:
         log.write("$ " + shlex.join(cmd) + "\n")

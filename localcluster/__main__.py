@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every process by its PID and remove the run directory")
     sub.add_parser("status", help="health, PID and RSS of each component")
     sub.add_parser("env", help="print export lines for KUBECONFIG and HSDNS_DNS_SERVER")
-    sub.add_parser("build", help="only build the missing binaries")
+    p_build = sub.add_parser("build", help="only build the missing binaries and images")
+    p_build.add_argument("--no-images", action="store_true", help="binaries only (no real-node images)")
     args = ap.parse_args(argv)
 
     try:
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, rec in build_all().items():
                 print(f"{name:<12} {rec['version']:<8} prepare {rec['prepare_seconds']:>6}s  "
                       f"compile {rec['compile_seconds']:>6}s  sizes {rec['sizes_bytes']}")
+            if not args.no_images:
+                for name, tar in cluster.build_local_images(print).items():
+                    print(f"image {name:<12} {tar}")
             print(f"cache: {cache_dir()}")
         elif args.cmd == "up":
             settings = Settings(nodes=args.nodes, cluster_domain=args.cluster_domain, dual_stack=args.dual_stack,

@@ -227,6 +227,22 @@ class Kwok(Component):
         shutil.copyfile(crd, self.bin_dir / "kwok.x-k8s.io_execs.yaml")
 
 
+class CriTools(Component):
+    """crictl: the CRI client that tears real nodes' pod sandboxes down the way the kubelet would
+    (StopPodSandbox runs the CNI DEL, RemovePodSandbox removes the containers and their shims)."""
+
+    def prepare(self, env: dict[str, str]) -> None:
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        _run(["go", "mod", "download", f"sigs.k8s.io/cri-tools@v{self.version}"], self.build_dir, env, self.log)
+
+    def compile(self, env: dict[str, str]) -> None:
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        install_env = dict(env, GOBIN=str(self.bin_dir))
+        ldflags = f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v{self.version}"
+        _run(["go", "install", "-trimpath", "-ldflags", ldflags, f"sigs.k8s.io/cri-tools/cmd/crictl@v{self.version}"],
+             self.build_dir, install_env, self.log)
+
+
 def components(cache: Path | None = None) -> list[Component]:
     pins = load_pins()
     cache = cache or cache_dir()
@@ -237,6 +253,7 @@ def components(cache: Path | None = None) -> list[Component]:
         CoreDNS("coredns", str(pins["coredns"]["version"]), ("coredns",), cache,
                 extra={"plugins": [str(p) for p in pins["coredns"]["plugins"]]}),
         Kwok("kwok", str(pins["kwok"]["version"]), ("kwok",), cache),
+        CriTools("cri-tools", str(pins["cri-tools"]["version"]), ("crictl",), cache),
     ]
 
 

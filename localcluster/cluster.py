@@ -319,6 +319,7 @@ def _start_all(launcher: Launcher, state: State, ports: cfg.Ports, pki: PKI, kub
         state.image_registry = f"{nn.REGISTRY_V4}:{nn.REGISTRY_PORT}"
         state.save()
         nn.create(ns_name, settings.real_nodes, settings.dual_stack, tuple(settings.service_cidr.split(",")))
+        nn.socket_dir(d).mkdir(mode=0o700, parents=True, exist_ok=True)
         for n in nodes:
             realnode.create_cgroup(ns_name, f"containerd-{n.index}")
             realnode.create_cgroup(ns_name, f"pods-{n.index}")
@@ -339,11 +340,11 @@ def _start_all(launcher: Launcher, state: State, ports: cfg.Ports, pki: PKI, kub
         launcher.start("gateway", [
             sys.executable, "-m", "localcluster.gateway", "--netns", ns_name,
             "--api", f"127.0.0.1:{ports.apiserver}", "--api", f"{nn.GATEWAY_V4}:{ports.apiserver}",
-            "--egress-uds", str(d / "egress.sock"), *(f"--node={n.name}={n.ip_v4}" for n in nodes),
+            "--egress-uds", str(nn.socket_dir(d) / "egress.sock"), *(f"--node={n.name}={n.ip_v4}" for n in nodes),
             "--dns-listen", str(ports.dns), "--dns-target", f"{cfg.DNS_SERVICE_IP_V4}:53",
             "--ready-file", str(d / "gateway.ready"),
         ], env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent)))
-        (d / "egress-selector.yaml").write_text(addons.egress_selector_config(str(d / "egress.sock")))
+        (d / "egress-selector.yaml").write_text(addons.egress_selector_config(str(nn.socket_dir(d) / "egress.sock")))
     timings["etcd"] = launcher.wait_healthy("etcd", checks["etcd"])
 
     launcher.start("kube-apiserver", [
@@ -640,13 +641,21 @@ def stop_everything(state: State | None, directory: Path, say: Callable[[str], N
     network namespace (its bridges, veths and iptables rules go with it).
     """
     stopped: list[str] = []
+    sandboxes: set[str] = set()
+    containers: set[str] = set()
+    node_dirs = sorted((directory / "nodes").glob("*")) if (directory / "nodes").is_dir() else []
     if state is not None:
         node_procs = [n for n in state.pids if n.startswith(("kubelet-", "kube-proxy"))]
         stopped += stop_processes(state, say, only=node_procs)
         shims: set[int] = set()
-        for node_dir in sorted((directory / "nodes").glob("*")) if (directory / "nodes").is_dir() else []:
+        crictl = binary_paths()["crictl"]
+        for node_dir in node_dirs:
+            sb, ct = realnode.known_ids(node_dir)
+            sandboxes |= sb
+            containers |= ct
+            sandboxes |= realnode.remove_sandboxes(node_dir, crictl, say)
             shims |= realnode.shim_pids(node_dir / "containerd" / "state")
-            realnode.kill_tasks(node_dir, say)
+            realnode.kill_tasks(node_dir, say)  # whatever CRI did not stop
         stopped += stop_processes(state, say, only=[n for n in state.pids if n.startswith("containerd-")])
         for pid in shims:
             if pid_alive(pid, "containerd-shim"):
@@ -656,8 +665,15 @@ def stop_everything(state: State | None, directory: Path, say: Callable[[str], N
     if state is not None:
         stopped += stop_processes(state, say)
     realnode.unmount_all(directory, say)
+    realnode.unmount_all(nn.socket_dir(directory), say)
     if nn.remove(name):
         say(f"removed network namespace {name}")
+    shutil.rmtree(nn.socket_dir(directory), ignore_errors=True)
+    if node_dirs:
+        others = [n for n in nn.list_names() if n.startswith("hsdns-") and n != name]
+        sockets = tuple(nn.socket_dir(directory) / f"containerd-{realnode.node_index(d)}.sock" for d in node_dirs)
+        realnode.sweep_host_paths(directory, name, sandboxes, sole_run=not others, say=say, container_ids=containers,
+                                  sockets=sockets)
     return stopped
 
 
@@ -698,7 +714,7 @@ def health_checks(state: State) -> dict[str, Callable[[], bool]]:
         checks["registry"] = lambda: http_ok_inside(ns_name, nn.REGISTRY_V4, nn.REGISTRY_PORT, "/v2/")
         checks["kube-proxy"] = lambda: http_ok_inside(ns_name, "127.0.0.1", KUBE_PROXY_HEALTHZ_PORT, "/healthz")
         for i, _ in enumerate(state.real_nodes):
-            sock = directory / "nodes" / realnode.node_name(i) / "containerd" / "containerd.sock"
+            sock = nn.socket_dir(directory) / f"containerd-{i}.sock"
             checks[f"containerd-{i}"] = functools.partial(_containerd_ok, sock)
             checks[f"kubelet-{i}"] = functools.partial(http_ok_inside, ns_name, "127.0.0.1",
                                                        KUBELET_HEALTHZ_PORT + i, "/healthz")

@@ -68,6 +68,12 @@ def name_for(run_dir: Path) -> str:
     return "hsdns-" + hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:10]
 
 
+def socket_dir(run_dir: Path) -> Path:
+    """Unix sockets of a run (containerd, the egress proxy): a short path, since a socket path may
+    not exceed 107 bytes and run directories (e.g. under pytest's tmp_path) can be long."""
+    return Path("/run") / name_for(run_dir)
+
+
 def path_of(name: str) -> Path:
     return NETNS_DIR / name
 
@@ -149,6 +155,10 @@ def remove(name: str) -> bool:
         return False
     _ip("netns", "delete", name)
     return True
+
+
+def list_names() -> list[str]:
+    return sorted(p.name for p in NETNS_DIR.iterdir()) if NETNS_DIR.is_dir() else []
 
 
 def links(name: str) -> list[str]:

@@ -18,6 +18,7 @@ node (after a kill of ``up``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -61,15 +62,29 @@ class NodeSpec:
 
     @property
     def containerd_sock(self) -> Path:
-        return self.containerd_dir / "containerd.sock"
+        return nn.socket_dir(self.dir.parent.parent) / f"containerd-{self.index}.sock"
 
     @property
     def kubelet_dir(self) -> Path:
         return self.dir / "kubelet"
 
     @property
+    def kubelet_root(self) -> Path:
+        """Short on purpose: the kubelet puts Unix sockets (pod-resources, plugins) under its root."""
+        return nn.socket_dir(self.dir.parent.parent) / f"kubelet-{self.index}"
+
+    @property
     def bridge(self) -> str:
         return f"hsdns-br{self.index}"
+
+
+def cni_network(node: NodeSpec) -> str:
+    """Unique per run (the CNI result cache in /var/lib/cni is shared by every run on the host)."""
+    return f"{nn.name_for(node.dir.parent.parent)}-{node.index}"  # <run>/nodes/<name>
+
+
+def node_index(node_dir: Path) -> int:
+    return int(node_dir.name.rsplit("-", 1)[1])
 
 
 def node_name(index: int) -> str:
@@ -157,7 +172,7 @@ def cni_conflist(node: NodeSpec) -> str:
         routes.append({"dst": "::/0"})
     conf = {
         "cniVersion": "1.0.0",
-        "name": f"hsdns-{node.index}",
+        "name": cni_network(node),
         "plugins": [
             {"type": "bridge", "bridge": node.bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True,
              "ipam": {"type": "host-local", "dataDir": str(node.dir / "cni-ipam"), "ranges": ranges,
@@ -249,8 +264,10 @@ def node_resolv_conf() -> str:
 
 def write_node_files(node: NodeSpec, registry: str, ca: Path, cgroup_root: str, cluster_dns: list[str],
                      cluster_domain: str) -> None:
-    for sub in ("cni", "cni-ipam", "pod-logs", "containerd/root", "containerd/state", "kubelet/root",
-                "kubelet/pki", f"certs.d/{registry}"):
+    node.containerd_sock.parent.mkdir(parents=True, exist_ok=True)
+    node.kubelet_root.mkdir(parents=True, exist_ok=True)
+    for sub in ("cni", "cni-ipam", "pod-logs", "containerd/root", "containerd/state", "kubelet/pki",
+                f"certs.d/{registry}"):
         (node.dir / sub).mkdir(parents=True, exist_ok=True)
     (node.containerd_dir / "config.toml").write_text(containerd_config(node, registry))
     (node.dir / "certs.d" / registry / "hosts.toml").write_text(registry_hosts_toml(registry))
@@ -264,7 +281,7 @@ def kubelet_argv(kubelet: Path, node: NodeSpec, kubeconfig: Path) -> list[str]:
                        f"topology.kubernetes.io/zone=zone-{'ab'[node.index % 2]}"])
     return [str(kubelet), f"--config={node.kubelet_dir / 'config.yaml'}", f"--kubeconfig={kubeconfig}",
             f"--hostname-override={node.name}", f"--node-ip={','.join(node.node_ips)}",
-            f"--root-dir={node.kubelet_dir / 'root'}", f"--cert-dir={node.kubelet_dir / 'pki'}",
+            f"--root-dir={node.kubelet_root}", f"--cert-dir={node.kubelet_dir / 'pki'}",
             f"--node-labels={labels}", "--v=1"]
 
 
@@ -381,7 +398,7 @@ def shim_pids(state_dir: Path) -> set[int]:
 
 def kill_tasks(node_dir: Path, say: Callable[[str], None]) -> None:
     """Kill every container task through containerd (while it still runs), so shims exit cleanly."""
-    sock = node_dir / "containerd" / "containerd.sock"
+    sock = nn.socket_dir(node_dir.parent.parent) / f"containerd-{node_index(node_dir)}.sock"
     if not sock.exists():
         return
     ctr = ["ctr", "--address", str(sock), "--namespace", "k8s.io", "--timeout", "10s"]
@@ -393,3 +410,87 @@ def kill_tasks(node_dir: Path, say: Callable[[str], None]) -> None:
         subprocess.run([*ctr, "tasks", "delete", "--force", cid], capture_output=True, check=False)
     if ids:
         say(f"killed {len(ids)} container task(s) on {node_dir.name}")
+
+
+def remove_sandboxes(node_dir: Path, crictl: Path, say: Callable[[str], None]) -> set[str]:
+    """Stop and remove every pod sandbox through CRI, as the kubelet would: StopPodSandbox runs the
+    CNI DEL (veth, IPAM, result cache), RemovePodSandbox removes its containers; the shims exit.
+    Returns the sandbox ids (to sweep what a failed CNI DEL may leave)."""
+    sock = nn.socket_dir(node_dir.parent.parent) / f"containerd-{node_index(node_dir)}.sock"
+    if not sock.exists() or not crictl.exists():
+        return set()
+    cri = [str(crictl), "--runtime-endpoint", f"unix://{sock}", "--image-endpoint", f"unix://{sock}",
+           "--timeout", "20s"]
+    ls = subprocess.run([*cri, "pods", "-q"], capture_output=True, text=True, check=False)
+    ids = ls.stdout.split()
+    if ids:
+        subprocess.run([*cri, "stopp", *ids], capture_output=True, check=False)
+        rm = subprocess.run([*cri, "rmp", "--force", *ids], capture_output=True, text=True, check=False)
+        if rm.returncode != 0:
+            say(f"crictl rmp on {node_dir.name}: {rm.stderr.strip()[-300:]}")
+        say(f"removed {len(ids)} pod sandbox(es) on {node_dir.name}")
+    return set(ids)
+
+
+# Paths a kubelet or containerd 1.6 writes whatever their configuration says (upstream constants).
+HOST_LOG_LINKS = Path("/var/log/containers")
+CNI_CACHE = Path("/var/lib/cni/results")
+SHARED_DIRS = (Path("/var/lib/kubelet/device-plugins"), Path("/var/lib/kubelet"), CNI_CACHE, Path("/var/lib/cni"),
+               HOST_LOG_LINKS, Path("/run/containerd/runc/k8s.io"), Path("/run/containerd/runc"),
+               Path("/run/containerd/s"), Path("/run/containerd"))
+
+
+def known_ids(node_dir: Path) -> tuple[set[str], set[str]]:
+    """(sandbox ids, container ids) containerd has on disk for this node, whether or not it runs."""
+    cri = node_dir / "containerd" / "root" / "io.containerd.grpc.v1.cri"
+    tasks = node_dir / "containerd" / "state" / "io.containerd.runtime.v2.task" / "k8s.io"
+
+    def names(d: Path) -> set[str]:
+        return {p.name for p in d.iterdir()} if d.is_dir() else set()
+    return names(cri / "sandboxes"), names(cri / "containers") | names(tasks)
+
+
+def shim_socket(containerd_sock: Path, sandbox_id: str) -> Path:
+    """containerd 1.6 puts each shim's socket at /run/containerd/s/sha256(<address>/<ns>/<id>)."""
+    digest = hashlib.sha256(f"{containerd_sock}/k8s.io/{sandbox_id}".encode()).hexdigest()
+    return Path("/run/containerd/s") / digest
+
+
+def sweep_host_paths(run_dir: Path, network_prefix: str, sandbox_ids: set[str], sole_run: bool,
+                     say: Callable[[str], None], container_ids: set[str] | None = None,
+                     sockets: tuple[Path, ...] = ()) -> None:
+    """Remove what this run left in the host paths the node components hard-code: container log
+    links into the run dir, CNI result-cache entries of its networks and sandboxes, runc state of its
+    sandboxes, then those directories themselves when they are empty. The kubelet's device-plugin
+    socket name is shared by every kubelet, so it goes only when no other local cluster runs."""
+    base = str(run_dir.resolve())
+    removed = 0
+    if HOST_LOG_LINKS.is_dir():
+        for link in HOST_LOG_LINKS.iterdir():
+            with contextlib.suppress(OSError):
+                if link.is_symlink() and os.readlink(link).startswith(base + "/"):
+                    link.unlink()
+                    removed += 1
+    if CNI_CACHE.is_dir():
+        for entry in CNI_CACHE.iterdir():
+            if entry.name.startswith(network_prefix + "-") or any(i in entry.name for i in sandbox_ids):
+                entry.unlink(missing_ok=True)
+                removed += 1
+    for cid in sandbox_ids | (container_ids or set()):
+        runc_state = Path("/run/containerd/runc/k8s.io") / cid
+        if runc_state.is_dir():
+            subprocess.run(["rm", "-rf", str(runc_state)], check=False)
+            removed += 1
+    for sock in sockets:
+        for sid in sandbox_ids:
+            shim = shim_socket(sock, sid)
+            if shim.exists():
+                shim.unlink()
+                removed += 1
+    if sole_run:
+        Path("/var/lib/kubelet/device-plugins/kubelet.sock").unlink(missing_ok=True)
+    for d in SHARED_DIRS:
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only when empty: another run (or the host) may still use it
+    if removed:
+        say(f"removed {removed} host file(s) the node components left (log links, CNI cache, runtime state)")

@@ -9,4 +9,5 @@ if [[ -n "${HSDNS_KUBECONFIG:-}${KUBECONFIG:-}" ]]; then
     exec .venv/bin/python -m pytest conformance "$@"
 fi
 echo "no KUBECONFIG set: running the suite against the local cluster"
+scripts/setup-system.sh  # the local cluster's real node needs containerd, runc, CNI plugins ... (Debian)
 exec scripts/with-local-cluster.sh .venv/bin/python -m pytest conformance "$@"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run a command with the local cluster up: start it (building what is missing), export its
-# KUBECONFIG and DNS address, run the command, and always stop the cluster again. The cluster is
-# dual-stack unless HSDNS_LOCALCLUSTER_UP_ARGS says otherwise, so the AAAA behaviours run too.
+# KUBECONFIG (and the DNS address or image registry the cluster offers), run the command, and
+# always stop the cluster again. The cluster is dual-stack with one real node (kubelet, containerd,
+# kube-proxy) unless HSDNS_LOCALCLUSTER_UP_ARGS says otherwise, so the AAAA behaviours and the
+# in-pod ones (resolv.conf, search path) run too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
