@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .paths import cache_dir
 
@@ -300,6 +300,136 @@ def build_all(cache: Path | None = None, log: Callable[[str], None] = print) -> 
         c.stamp.write_text(json.dumps(record, indent=2) + "\n")
         log(f"  {c.name} {c.version}: built in {compile_s:.0f}s -> {c.bin_dir}")
     return {c.name: json.loads(c.stamp.read_text()) for c in comps}
+
+
+
+# --- upstream e2e (issue 8): built on demand only, never by build_all() / `up` --------------------
+
+class E2E(Kubernetes):
+    """The upstream e2e test binary (``go test -c k8s.io/kubernetes/test/e2e``), agnhost and kubectl,
+    from the same k8s.io/kubernetes release as the control plane.
+
+    Its own module directory (a sibling of the control plane's, so building it never rewrites the
+    go.mod an ``up`` may be compiling from), written the same way: ``require k8s.io/kubernetes``, the
+    staging ``replace`` lines derived from the release's go.mod, ``tool`` lines for the main packages.
+    ``go mod tidy`` keeps only what the main module's packages import, and the e2e suite's imports
+    live in a *test* file of a dependency (test/e2e/e2e_test.go), so a ``//go:build tools`` file
+    blank-imports test/e2e and every non-standard import of its test files (read from the module
+    cache, never hand-maintained); tidy then records them all and ``go test -c`` needs nothing more.
+    Same GOMODCACHE/GOCACHE, -trimpath, tags and version ldflags as the control plane, so every
+    package both share is compiled once.
+    """
+
+    MAINS: ClassVar[dict[str, str]] = {"agnhost": "k8s.io/kubernetes/test/images/agnhost",
+                                       "kubectl": "k8s.io/kubernetes/cmd/kubectl"}
+    SUITE = "k8s.io/kubernetes/test/e2e"
+
+    def suite_test_imports(self, env: dict[str, str]) -> list[str]:
+        out = subprocess.run(
+            ["go", "mod", "download", "-json", f"k8s.io/kubernetes@v{self.version}"],
+            cwd=self.build_dir, env=env, capture_output=True, text=True, check=False,
+        )
+        if out.returncode != 0:
+            raise BuildError(f"go mod download k8s.io/kubernetes@v{self.version} failed:\n{out.stderr[-2000:]}")
+        suite_dir = Path(json.loads(out.stdout)["Dir"]) / "test" / "e2e"
+        imports: set[str] = {self.SUITE}
+        for test_file in sorted(suite_dir.glob("*_test.go")):
+            text = test_file.read_text()
+            blocks = (re.findall(r"^import\s*\((.*?)^\)", text, re.M | re.S)
+                      + re.findall(r'^import\s+(".*?")', text, re.M))
+            for block in blocks:
+                for path in re.findall(r'"([^"]+)"', block):
+                    if "." in path.split("/", 1)[0]:  # the standard library has no dot in its first element
+                        imports.add(path)
+        return sorted(imports)
+
+    def prepare(self, env: dict[str, str]) -> None:
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        staging = self.staging_modules(env)
+        minor = self.version.split(".", 1)[1]
+        lines = [
+            "module local.invalid/k8se2e", "", "go 1.24.0", "", "godebug default=go1.24", "",
+            f"require k8s.io/kubernetes v{self.version}", "", "replace (",
+            *(f"\t{m} => {m} v0.{minor}" for m in staging), ")", "", "tool (",
+            *(f"\t{pkg}" for pkg in sorted(self.MAINS.values())), ")", "",
+        ]
+        _write(self.build_dir / "go.mod", "\n".join(lines))
+        _write(self.build_dir / "tools.go",
+               "//go:build tools\n\n// Keeps the e2e suite's test-only imports in go.mod (go mod tidy).\n"
+               "package tools\n\n"
+               "import (\n" + "".join(f'\t_ "{p}"\n' for p in self.suite_test_imports(env)) + ")\n")
+        _run(["go", "mod", "tidy"], self.build_dir, env, self.log)
+
+    def ldflags(self) -> str:
+        major, minor, _ = self.version.split(".")
+        date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        flags = ["-s", "-w"]
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+            for key, val in (("gitVersion", f"v{self.version}"), ("gitMajor", major), ("gitMinor", minor),
+                             ("gitCommit", "0" * 40), ("gitTreeState", "clean"), ("buildDate", date)):
+                flags.append(f"-X '{pkg}.{key}={val}'")
+        return " ".join(flags)
+
+    def compile(self, env: dict[str, str]) -> None:
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        common = ["-trimpath", "-tags", "grpcnotrace", "-ldflags", self.ldflags()]
+        mains = [b for b in self.binaries if b in self.MAINS]
+        if mains:
+            _run(["go", "build", *common, "-o", str(self.bin_dir) + "/", *(self.MAINS[b] for b in mains)],
+                 self.build_dir, env, self.log)
+        if "e2e.test" in self.binaries:
+            _run(["go", "test", "-c", *common, "-o", str(self.bin_dir / "e2e.test"), self.SUITE],
+                 self.build_dir, env, self.log)
+
+
+# CoreDNS as the agnhost image ships it at /coredns (upstream: a stock release; the DNS e2e tests
+# run it with a Corefile using `hosts`): the control plane's plugin list plus what those use.
+E2E_COREDNS_EXTRA_PLUGINS = ("hosts",)
+
+
+def e2e_components(cache: Path | None = None) -> list[Component]:
+    """What ``make upstream-dns-e2e`` needs besides the cluster; not part of :func:`components`."""
+    pins = load_pins()
+    cache = cache or cache_dir()
+    version = str(pins["kubernetes"]["version"])
+    plugins = sorted({*(str(p) for p in pins["coredns"]["plugins"]), *E2E_COREDNS_EXTRA_PLUGINS})
+    return [
+        E2E("kubernetes-e2e", version, ("e2e.test", "agnhost", "kubectl"), cache,
+            extra={"binaries": ["e2e.test", "agnhost", "kubectl"]}),
+        CoreDNS("coredns-e2e", str(pins["coredns"]["version"]), ("coredns",), cache, extra={"plugins": plugins}),
+    ]
+
+
+def build_e2e(cache: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Path]:
+    """Build the :func:`e2e_components` that are missing (one compile at a time) and return the path
+    of every binary: ``e2e.test``, ``agnhost``, ``kubectl`` and ``coredns`` (the agnhost image's)."""
+    cache = cache or cache_dir()
+    comps = e2e_components(cache)
+    missing = [c for c in comps if not c.is_built()]
+    if missing:
+        log(f"go: {check_go(str(load_pins()['go']['min_version']))}")
+        env = go_env(cache)
+        for c in missing:
+            c.log.unlink(missing_ok=True)
+            t0 = time.monotonic()
+            log(f"  {c.name} {c.version}: dependencies ...")
+            c.prepare(env)
+            prep_s = time.monotonic() - t0
+            t1 = time.monotonic()
+            log(f"  {c.name} {c.version}: dependencies ready in {prep_s:.0f}s; compiling {', '.join(c.binaries)} ...")
+            c.compile(env)
+            compile_s = time.monotonic() - t1
+            record = {
+                "version": c.version,
+                "prepare_seconds": round(prep_s, 1),
+                "compile_seconds": round(compile_s, 1),
+                "sizes_bytes": {b: (c.bin_dir / b).stat().st_size for b in c.binaries},
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "go": check_go("1.0"),
+            }
+            c.stamp.write_text(json.dumps(record, indent=2) + "\n")
+            log(f"  {c.name} {c.version}: built in {compile_s:.0f}s -> {c.bin_dir}")
+    return {b: c.bin_dir / b for c in comps for b in c.binaries}
 
 
 if __name__ == "__main__":

@@ -924,6 +924,93 @@ def registry_command(config_file: Path) -> list[str]:
     return [REGISTRY_BINARY, "serve", str(config_file)]
 
 
+# --- upstream e2e images (issue 8: the outside check with `[sig-network] DNS`) -------------------
+#
+# Stand-ins for the images k8s.io/kubernetes/test/utils/image/manifest.go (v1.34.4) names, pushed
+# under UPSTREAM_E2E_PREFIX/<upstream registry path>, so one KUBE_TEST_REPO_LIST pointing every
+# registry field at <registry>/UPSTREAM_E2E_PREFIX/<its default> resolves each image to its stand-in.
+# Built only by scripts/upstream-dns-e2e.sh, never by `up` (not in RECIPES).
+
+UPSTREAM_E2E_PREFIX = "upstream-e2e"
+# manifest.go's initRegistry: the KUBE_TEST_REPO_LIST field names and their defaults.
+UPSTREAM_REGISTRIES: dict[str, str] = {
+    "gcAuthenticatedRegistry": "gcr.io/authenticated-image-pulling",
+    "promoterE2eRegistry": "registry.k8s.io/e2e-test-images",
+    "buildImageRegistry": "registry.k8s.io/build-image",
+    "invalidRegistry": "invalid.registry.k8s.io/invalid",
+    "gcEtcdRegistry": "registry.k8s.io",
+    "gcRegistry": "registry.k8s.io",
+    "sigStorageRegistry": "registry.k8s.io/sig-storage",
+    "privateRegistry": "gcr.io/k8s-authenticated-test",
+    "dockerLibraryRegistry": "docker.io/library",
+    "cloudProviderGcpRegistry": "registry.k8s.io/cloud-provider-gcp",
+}
+
+
+def _upstream(field: str, name: str) -> str:
+    return f"{UPSTREAM_E2E_PREFIX}/{UPSTREAM_REGISTRIES[field]}/{name}"
+
+
+def upstream_repo_list(registry: str) -> dict[str, str]:
+    """KUBE_TEST_REPO_LIST content: every registry field -> ``<registry>/<prefix>/<its default>``.
+    Fields without a stand-in (invalid, authenticated, private) resolve to paths the local registry
+    does not hold, so the tests that expect a failed pull still see one."""
+    return {k: f"{registry.rstrip('/')}/{UPSTREAM_E2E_PREFIX}/{v}" for k, v in UPSTREAM_REGISTRIES.items()}
+
+
+UPSTREAM_AGNHOST = ImageRecipe(
+    # manifest.go: configs[Agnhost] = Config{list.PromoterE2eRegistry, "agnhost", "2.56"}. Upstream is
+    # Alpine + bind-tools + CoreDNS at /coredns + the agnhost binary (entrypoint, CMD pause); here
+    # Debian's shell, dig/host/nslookup, getent, hostname, bash, the agnhost built from the same
+    # release, and a CoreDNS with the `hosts` plugin the DNS tests' Corefile uses.
+    _upstream("promoterE2eRegistry", "agnhost"), "2.56",
+    packages=(*SHELL_PACKAGES, "bash", "bind9-dnsutils", "hostname"),
+    hooks=(LDCONFIG,),
+    files=(*_etc([ROOT, ("user-defined-in-image", 1000, 1000, "/home/user-defined-in-image"), NOBODY],
+                 [("root", 0), ("user-defined-in-image", 1000), ("group-defined-in-image", 50000),
+                  ("nogroup", 65534)]),
+           ExtraFile("/agnhost", mode=0o755, source="agnhost"),
+           ExtraFile("/agnhost-2", link="agnhost"),
+           ExtraFile("/coredns", mode=0o755, source="coredns-e2e")),
+    entrypoint=("/agnhost",),
+    cmd=("pause",),
+    exposed_ports=("80/tcp", "8080/tcp", "8081/tcp", "9376/tcp", "5000/tcp"),
+)
+UPSTREAM_JESSIE_DNSUTILS = ImageRecipe(
+    # configs[JessieDnsutils] = Config{list.PromoterE2eRegistry, "jessie-dnsutils", "1.7"}: upstream
+    # is Debian jessie + dnsutils (glibc's resolver, where agnhost has musl's); here Debian bookworm.
+    _upstream("promoterE2eRegistry", "jessie-dnsutils"), "1.7",
+    packages=(*SHELL_PACKAGES, "bash", "bind9-dnsutils", "hostname"),
+    hooks=(LDCONFIG,),
+    files=_etc([ROOT, NOBODY], [("root", 0), ("nogroup", 65534)]),
+    cmd=("/bin/bash",),
+)
+UPSTREAM_BUSYBOX = ImageRecipe(
+    # configs[BusyBox] = Config{list.PromoterE2eRegistry, "busybox", "1.37.0-1"}: Debian's static
+    # busybox with a symlink per applet (made by the hook from `busybox --list`).
+    _upstream("promoterE2eRegistry", "busybox"), "1.37.0-1",
+    packages=("busybox-static",),
+    hooks=('for a in $("$1/usr/bin/busybox" --list); do [ -e "$1/usr/bin/$a" ] || ln -s busybox "$1/usr/bin/$a"; '
+           "done",),
+    files=_etc([ROOT, NOBODY], [("root", 0), ("nogroup", 65534)]),
+    cmd=("sh",),
+)
+UPSTREAM_E2E_RECIPES: dict[str, ImageRecipe] = {
+    "agnhost": UPSTREAM_AGNHOST,
+    "jessie-dnsutils": UPSTREAM_JESSIE_DNSUTILS,
+    "busybox": UPSTREAM_BUSYBOX,
+}
+INPUT_HINTS["agnhost"] = ": the agnhost binary `localcluster.build.build_e2e()` makes"
+INPUT_HINTS["coredns-e2e"] = ": the CoreDNS (with `hosts`) `localcluster.build.build_e2e()` makes"
+
+
+def build_upstream_e2e_images(inputs: Mapping[str, Path], cache: Path | None = None, *,
+                              log: Callable[[str], None] = print) -> dict[str, Path]:
+    """Build the :data:`UPSTREAM_E2E_RECIPES` (if missing); ``inputs`` needs ``agnhost`` and
+    ``coredns-e2e``. Returns ``{short name: docker-archive}``, ready for :func:`push_all`."""
+    return {name: build_image(recipe, cache, inputs, log=log) for name, recipe in UPSTREAM_E2E_RECIPES.items()}
+
+
 # --- CLI ------------------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
