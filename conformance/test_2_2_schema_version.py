@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from fixtures.catalogue import case
-from fixtures.dnscheck import Dns, Evidence
-from fixtures.model import Expectation
+from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.model import Expectation
 from fixtures.scenarios import require
 
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fixtures.catalogue import case
-from fixtures.dnscheck import Dns, Evidence
-from fixtures.model import Check, Expectation, Query
+from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.model import Check, Expectation, Query
+from fixtures.kube.namespace import Cluster
 from fixtures.scenarios import SVC, mixed_case, require, seed
-from fixtures.workloads import Cluster
 
 
 @case("HS-DNS-001")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 from fixtures.catalogue import case
-from fixtures.dnscheck import Dns, Evidence
-from fixtures.endpoints import EndpointView
-from fixtures.model import Check, Expectation, normalise_name
+from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.model import Check, Expectation, normalise_name
+from fixtures.kube.endpoints import EndpointView
+from fixtures.kube.namespace import Cluster
 from fixtures.scenarios import SVC, require, seed
-from fixtures.workloads import Cluster
 
 
 @case("HS-DNS-006")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fixtures.catalogue import case
-from fixtures.dnscheck import Dns, Evidence
-from fixtures.errors import InfrastructureError
-from fixtures.model import Expectation
+from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.model import Expectation
+from fixtures.kube.namespace import Cluster
 from fixtures.scenarios import SVC, seed, skip_if_rejected
-from fixtures.workloads import Cluster
+from fixtures.verdict import InfrastructureError
 
 
 def _port(name: str | None, port: int, target: int | str, protocol: str = "TCP") -> dict[str, Any]:

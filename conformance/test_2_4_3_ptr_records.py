@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fixtures.catalogue import case
-from fixtures.dnscheck import Dns
+from fixtures.dns.converge import Dns
+from fixtures.kube.namespace import Cluster
 from fixtures.scenarios import ptr_checks, seed
-from fixtures.workloads import Cluster
 
 
 @case("HS-DNS-019")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 from fixtures.catalogue import case
-from fixtures.dnscheck import Dns, Evidence
-from fixtures.endpoints import reverse_name
-from fixtures.facts import ClusterFacts
-from fixtures.model import Expectation, Query
+from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.model import Expectation, Query
+from fixtures.kube.endpoints import reverse_name
+from fixtures.kube.facts import ClusterFacts
+from fixtures.kube.namespace import Cluster
 from fixtures.scenarios import SVC, info_converge, observe_both
-from fixtures.workloads import Cluster
 
 
 def _label(evidence: Evidence, facts: ClusterFacts) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from fixtures.catalogue import case
-from fixtures.dnscheck import Dns
-from fixtures.endpoints import EndpointView
-from fixtures.model import Check, Expectation, Query
+from fixtures.dns.converge import Dns
+from fixtures.dns.model import Check, Expectation, Query
+from fixtures.kube.endpoints import EndpointView
+from fixtures.kube.namespace import Cluster
 from fixtures.scenarios import address_block, manual_endpoint
-from fixtures.workloads import Cluster
 
 SLICES = 3
 PER_SLICE = 50  # 150 endpoints: > 100 (the controller's default slice size) and far beyond 512 bytes of A records

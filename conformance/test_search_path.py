@@ -12,13 +12,13 @@ import pytest
 from kubernetes import client as k8s
 
 from fixtures.catalogue import case
-from fixtures.dnscheck import Dns, Evidence
-from fixtures.facts import ClusterFacts
-from fixtures.model import Check, Expectation, Query
+from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.model import Check, Expectation, Query
+from fixtures.dns.resolver import Resolver
+from fixtures.kube.facts import ClusterFacts
+from fixtures.kube.namespace import Cluster
 from fixtures.options import Settings
-from fixtures.resolver import Resolver
 from fixtures.scenarios import SearchRunner, require, seed
-from fixtures.workloads import Cluster
 
 
 @pytest.fixture

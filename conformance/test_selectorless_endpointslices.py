@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fixtures.catalogue import case
-from fixtures.dnscheck import Dns
-from fixtures.endpoints import reverse_name
-from fixtures.model import Expectation
+from fixtures.dns.converge import Dns
+from fixtures.dns.model import Expectation
+from fixtures.kube.endpoints import reverse_name
+from fixtures.kube.namespace import Cluster
 from fixtures.scenarios import address_block, manual_endpoint
-from fixtures.workloads import Cluster
 
 HTTP = [{"name": "http", "port": 8080, "protocol": "TCP"}]
 

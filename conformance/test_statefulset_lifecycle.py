@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fixtures.catalogue import case
-from fixtures.dnscheck import Dns, Evidence
-from fixtures.endpoints import EndpointView
-from fixtures.model import Expectation
+from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.model import Expectation
+from fixtures.kube.endpoints import EndpointView
+from fixtures.kube.namespace import Cluster
 from fixtures.scenarios import SVC, seed
-from fixtures.workloads import Cluster
 
 
 @case("HS-DNS-008")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fixtures.digparse import SEPARATOR, batch_shell, dig_command, parse_dig_output, split_batch
-from fixtures.model import Expectation, Query
+from fixtures.dns.digparse import SEPARATOR, batch_shell, dig_command, parse_dig_output, split_batch
+from fixtures.dns.model import Expectation, Query
 
 ANSWER = """
 ; <<>> DiG 9.18.30 <<>> @10.96.0.10 -p 53 +notcp web.ns.svc.cluster.local A

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fixtures.endpoints import EndpointView, endpoints_from_slices
-from fixtures.model import Check, Expectation, Query, QueryResult, Record, format_failure, normalise_rdata
-from fixtures.workloads import namespace_name
+from fixtures.dns.model import Check, Expectation, Query, QueryResult, Record, format_failure, normalise_rdata
+from fixtures.kube.endpoints import EndpointView, endpoints_from_slices
+from fixtures.kube.namespace import namespace_name
 
 
 def _res(rdtype: str, rdata: list[str], rcode: str = "NOERROR", flags: tuple[str, ...] = ("QR", "AA")) -> QueryResult:

@@ -23,7 +23,7 @@ def _pytest(args: list[str], cwd: Path, env_extra: dict[str, str] | None = None)
 
 FAKE_FACTS = """
 import pytest
-from fixtures.facts import ClusterFacts
+from fixtures.kube.facts import ClusterFacts
 
 pytest_plugins = ["fixtures.plugin"]
 
@@ -40,7 +40,7 @@ def cluster_facts() -> ClusterFacts:
 def test_infrastructure_error_in_a_test_body_is_an_error_not_a_failure(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text(FAKE_FACTS)
     (tmp_path / "test_x.py").write_text(
-        "from fixtures.errors import InfrastructureError, DnsMismatch\n"
+        "from fixtures.verdict import InfrastructureError, DnsMismatch\n"
         "def test_infra():\n    raise InfrastructureError('exec failed: no exec found')\n"
         "def test_dns():\n    raise DnsMismatch('-> requirement')\n"
         "import pytest\n"

@@ -19,10 +19,10 @@ import dns.rrset
 import pytest
 
 from fixtures.catalogue import get_case
-from fixtures.dnscheck import Dns, Evidence
-from fixtures.errors import DnsMismatch, InfrastructureError
-from fixtures.model import Expectation, Query, QueryResult, Record
-from fixtures.resolver import _last_json, build_probe_zip, result_from_probe
+from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.model import Expectation, Query, QueryResult, Record
+from fixtures.dns.resolver import _last_json, build_probe_zip, result_from_probe
+from fixtures.verdict import DnsMismatch, InfrastructureError
 
 BIG = [f"10.1.{i // 250}.{i % 250 + 1}" for i in range(150)]
 
