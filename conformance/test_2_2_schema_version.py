@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from fixtures.catalogue import case
-from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.converge import Dns
 from fixtures.dns.model import Expectation
-from fixtures.scenarios import require
+from fixtures.verdict import Evidence, require
 
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 

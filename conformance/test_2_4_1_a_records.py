@@ -2,81 +2,88 @@
 
 from __future__ import annotations
 
-import pytest
-
 from fixtures.catalogue import case
-from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.converge import Dns
 from fixtures.dns.model import Check, Expectation, Query
-from fixtures.kube.namespace import Cluster
-from fixtures.scenarios import SVC, mixed_case, require, seed
+from fixtures.kube.endpoints import EndpointView
+from fixtures.kube.namespace import CaseNamespace
+from fixtures.scenarios import SVC, mixed_case, seed
+from fixtures.verdict import Evidence, precondition, require, unsupported
 
 
 @case("HS-DNS-001")
-def test_headless_service_has_no_clusterip_and_its_name_never_answers_one(cluster: Cluster, dns: Dns,
+def test_headless_service_has_no_clusterip_and_its_name_never_answers_one(namespace: CaseNamespace, dns: Dns,
                                                                            evidence: Evidence) -> None:
-    view = seed(cluster)
-    other = cluster.headless_service("web-clusterip", headless=False)
-    svc = cluster.core.read_namespaced_service(SVC, cluster.ns)
+    seed(namespace)
+    other = namespace.clusterip_service("web-clusterip")
+    svc = namespace.core.read_namespaced_service(SVC, namespace.name)
     ips = list(svc.spec.cluster_ips or [svc.spec.cluster_ip])
+    cluster_ips = [ip for ip in (other.spec.cluster_ips or [other.spec.cluster_ip]) if ip and ip != "None"]
     evidence.info["headless_cluster_ips"] = ips
-    evidence.info["other_service_cluster_ips"] = list(other.spec.cluster_ips or [other.spec.cluster_ip])
+    evidence.info["other_service_cluster_ips"] = cluster_ips
     require(all(ip == "None" for ip in ips), evidence, requirement="spec.clusterIP(s) of a headless Service stay None",
             expected=["None"], observed=ips)
-    cluster_ips = [ip for ip in evidence.info["other_service_cluster_ips"] if ip and ip != "None"]
     v4 = [ip for ip in cluster_ips if ":" not in ip]
     v6 = [ip for ip in cluster_ips if ":" in ip]
-    checks = Dns.checks(view.fqdn, "A", Expectation.exactly(view.addresses(4), "A")) if view.addresses(4) else []
-    checks += Dns.checks(view.fqdn, "A", Expectation.none_of(v4, "A")) if v4 else []
-    checks += Dns.checks(view.fqdn, "AAAA", Expectation.none_of(v6, "AAAA")) if v6 else []
-    dns.converge(checks)
+
+    def checks(v: EndpointView) -> list[Check]:
+        out = Dns.checks(v.fqdn, "A", v.expect_address("A"))
+        out += Dns.checks(v.fqdn, "A", Expectation.none_of(v4, "A")) if v4 else []
+        out += Dns.checks(v.fqdn, "AAAA", Expectation.none_of(v6, "AAAA")) if v6 else []
+        return out
+
+    dns.converge(namespace.live(SVC, checks))
 
 
 @case("HS-DNS-002")
-def test_headless_service_returns_one_a_record_per_ready_endpoint(cluster: Cluster, dns: Dns) -> None:
-    view = seed(cluster)
+def test_headless_service_returns_one_a_record_per_ready_endpoint(namespace: CaseNamespace, dns: Dns) -> None:
+    view = seed(namespace)
     if not view.addresses(4):
-        pytest.skip("the endpoints have no IPv4 addresses (IPv6-only cluster)")
-    dns.expect(view.fqdn, "A", Expectation.exactly(view.addresses(4), "A"))
+        unsupported("the endpoints have no IPv4 addresses (IPv6-only cluster)")
+    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.fqdn, "A", v.expect_address("A"))))
 
 
 @case("HS-DNS-003")
-def test_headless_service_returns_one_aaaa_record_per_ready_ipv6_endpoint(cluster: Cluster, dns: Dns) -> None:
-    view = seed(cluster, ip_family_policy="PreferDualStack")
+def test_headless_service_returns_one_aaaa_record_per_ready_ipv6_endpoint(namespace: CaseNamespace,
+                                                                          dns: Dns) -> None:
+    view = seed(namespace, ip_family_policy="PreferDualStack")
     if not view.addresses(6):
-        pytest.skip("no IPv6 endpoint addresses were published for the Service")
-    dns.expect(view.fqdn, "AAAA", Expectation.exactly(view.addresses(6), "AAAA"))
+        unsupported("no IPv6 endpoint addresses were published for the Service")
+    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.fqdn, "AAAA", v.expect_address("AAAA"))))
 
 
 @case("HS-DNS-004")
-def test_headless_service_without_ready_endpoints_is_nxdomain(cluster: Cluster, dns: Dns) -> None:
-    view = seed(cluster, readiness_gate=True)
-    assert not view.ready()
+def test_headless_service_without_ready_endpoints_is_nxdomain(namespace: CaseNamespace, dns: Dns) -> None:
+    view = seed(namespace, readiness_gate=True)
+    precondition(not view.ready(), "no endpoint is ready (readiness gates closed)", observed=view.to_json())
     dns.converge(Dns.checks(view.fqdn, "A", Expectation.nxdomain())
                  + Dns.checks(view.srv_name("http"), "SRV", Expectation.nxdomain()))
 
 
 @case("HS-DNS-005")
-def test_query_for_the_other_address_family_is_nodata(cluster: Cluster, dns: Dns) -> None:
-    view = seed(cluster)
+def test_query_for_the_other_address_family_is_nodata(namespace: CaseNamespace, dns: Dns) -> None:
+    view = seed(namespace)
     if view.addresses(4) and not view.addresses(6):
         have, other = "A", "AAAA"
     elif view.addresses(6) and not view.addresses(4):
         have, other = "AAAA", "A"
     else:
-        pytest.skip("the Service publishes both address families")
-    dns.converge(Dns.checks(view.fqdn, have, Expectation.exactly(view.addresses(4 if have == "A" else 6), have))
-                 + Dns.checks(view.fqdn, other, Expectation.nodata()))
+        unsupported("the Service publishes both address families")
+    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.fqdn, have, v.expect_address(have))
+                                + Dns.checks(v.fqdn, other, Expectation.nodata())))
 
 
 @case("HS-DNS-012")
-def test_names_match_case_insensitively(cluster: Cluster, dns: Dns) -> None:
-    view = seed(cluster)
+def test_names_match_case_insensitively(namespace: CaseNamespace, dns: Dns) -> None:
+    view = seed(namespace)
     host = sorted(view.hostnames())[0]
-    checks: list[Check] = []
-    for name, rdtype, expect in (
-        (view.fqdn, "A", Expectation.exactly(view.addresses(4), "A")),
-        (view.name(host), "A", Expectation.exactly(view.hostname_addresses(host), "A")),
-        (view.srv_name("http"), "SRV", Expectation.exactly(view.srv_keys("http"), "SRV")),
-    ):
-        checks += [Check(Query(mixed_case(name), rdtype, t), expect) for t in ("udp", "tcp")]
-    dns.converge(checks)
+
+    def checks(v: EndpointView) -> list[Check]:
+        out: list[Check] = []
+        for name, rdtype, expect in ((v.fqdn, "A", v.expect_address("A")),
+                                     (v.name(host), "A", v.expect_address("A", host)),
+                                     (v.srv_name("http"), "SRV", v.expect_srv("http"))):
+            out += [Check(Query(mixed_case(name), rdtype, t), expect) for t in ("udp", "tcp")]
+        return out
+
+    dns.converge(namespace.live(SVC, checks))

@@ -5,73 +5,86 @@ from __future__ import annotations
 import uuid
 
 from fixtures.catalogue import case
-from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.converge import Dns
 from fixtures.dns.model import Check, Expectation, normalise_name
 from fixtures.kube.endpoints import EndpointView
-from fixtures.kube.namespace import Cluster
-from fixtures.scenarios import SVC, require, seed
+from fixtures.kube.namespace import CaseNamespace
+from fixtures.scenarios import SVC, seed
+from fixtures.verdict import Evidence, precondition, require
 
 
 @case("HS-DNS-006")
-def test_statefulset_pods_answer_at_their_ordinal_names(cluster: Cluster, dns: Dns, evidence: Evidence) -> None:
-    view = seed(cluster)
+def test_statefulset_pods_answer_at_their_ordinal_names(namespace: CaseNamespace, dns: Dns,
+                                                        evidence: Evidence) -> None:
+    view = seed(namespace)
     pods = {e.pod for e in view.endpoints}
     hosts = {e.hostname for e in view.endpoints}
-    evidence.api_state.append(view.to_json())
-    assert hosts == pods, (f"precondition (EndpointSlice controller): hostname = pod name for StatefulSet pods, "
-                           f"got {sorted(h or '<none>' for h in hosts)} for pods {sorted(p or '' for p in pods)}")
-    checks: list[Check] = []
-    for host in sorted(view.hostnames()):
-        checks += Dns.checks(view.name(host), "A", Expectation.exactly(view.hostname_addresses(host), "A"))
-    dns.converge(checks)
+    precondition(hosts == pods, "the EndpointSlice controller sets hostname = pod name for StatefulSet pods",
+                 observed={"hostnames": sorted(h or "<none>" for h in hosts), "pods": sorted(p or "" for p in pods)})
+
+    def checks(v: EndpointView) -> list[Check]:
+        out: list[Check] = []
+        for host in sorted(v.hostnames()):
+            out += Dns.checks(v.name(host), "A", v.expect_address("A", host))
+        return out
+
+    dns.converge(namespace.live(SVC, checks))
 
 
 @case("HS-DNS-007")
-def test_no_per_pod_names_when_service_name_does_not_match(cluster: Cluster, dns: Dns) -> None:
-    view = seed(cluster, service_name="not-my-headless-service", expect_hostnames=False)
-    assert not view.hostnames(), "precondition: endpoints without hostname"
-    checks = Dns.checks(view.fqdn, "A", Expectation.exactly(view.addresses(4), "A"))
-    for e in view.endpoints:
-        assert e.pod
-        checks += Dns.checks(view.name(e.pod), "A", Expectation.no_records())
-    dns.converge(checks)
+def test_no_per_pod_names_when_service_name_does_not_match(namespace: CaseNamespace, dns: Dns) -> None:
+    view = seed(namespace, service_name="not-my-headless-service", expect_hostnames=False)
+    precondition(not view.hostnames(), "endpoints without hostname (serviceName does not match)",
+                 observed=sorted(view.hostnames()))
+    pods = sorted(e.pod for e in view.endpoints if e.pod)
+
+    def checks(v: EndpointView) -> list[Check]:
+        out = Dns.checks(v.fqdn, "A", v.expect_address("A"))
+        for pod in pods:
+            out += Dns.checks(v.name(pod), "A", Expectation.no_records())
+        return out
+
+    dns.converge(namespace.live(SVC, checks))
 
 
-def _pods_with_identity(cluster: Cluster, specs: list[tuple[str, str | None, str | None]]) -> None:
+def _pods_with_identity(namespace: CaseNamespace, specs: list[tuple[str, str | None, str | None]]) -> None:
     for name, hostname, subdomain in specs:
-        cluster.pod(name, hostname=hostname, subdomain=subdomain)
-    cluster.wait_pods_running("app=web", len(specs))
+        namespace.pod(name, hostname=hostname, subdomain=subdomain)
+    namespace.wait_pods_running("app=web", len(specs))
 
 
 @case("HS-DNS-010")
-def test_pod_with_hostname_and_subdomain_answers_under_the_headless_service(cluster: Cluster, dns: Dns) -> None:
-    cluster.headless_service(SVC)
-    _pods_with_identity(cluster, [("pod-a", "alpha", SVC), ("pod-b", None, SVC), ("pod-c", "gamma", "other-service")])
-    view = cluster.wait_endpoints(SVC, lambda v: len(v.ready()) == 3 and v.hostnames() == {"alpha"},
-                                  what="3 ready endpoints, only alpha with a hostname")
-    checks = Dns.checks(view.name("alpha"), "A", Expectation.exactly(view.hostname_addresses("alpha"), "A"))
-    checks += Dns.checks(view.fqdn, "A", Expectation.exactly(view.addresses(4), "A"))
-    checks += Dns.checks(view.name("gamma"), "A", Expectation.no_records())
-    dns.converge(checks)
+def test_pod_with_hostname_and_subdomain_answers_under_the_headless_service(namespace: CaseNamespace,
+                                                                            dns: Dns) -> None:
+    namespace.headless_service(SVC)
+    _pods_with_identity(namespace, [("pod-a", "alpha", SVC), ("pod-b", None, SVC),
+                                    ("pod-c", "gamma", "other-service")])
+    namespace.wait_endpoints(SVC, lambda v: len(v.ready()) == 3 and v.hostnames() == {"alpha"},
+                             what="3 ready endpoints, only alpha with a hostname")
+    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.name("alpha"), "A", v.expect_address("A", "alpha"))
+                                + Dns.checks(v.fqdn, "A", v.expect_address("A"))
+                                + Dns.checks(v.name("gamma"), "A", Expectation.no_records())))
 
 
 @case("HS-DNS-011")
-def test_endpoints_sharing_a_hostname_give_one_record_per_ip(cluster: Cluster, dns: Dns) -> None:
-    cluster.headless_service(SVC)
-    _pods_with_identity(cluster, [("dup-1", "shared", SVC), ("dup-2", "shared", SVC), ("dup-3", "shared", SVC)])
-    view = cluster.wait_endpoints(SVC, lambda v: len(v.ready()) == 3 and v.hostnames() == {"shared"},
-                                  what="3 ready endpoints with hostname shared")
-    assert len(view.hostname_addresses("shared")) == 3
-    dns.expect(view.name("shared"), "A", Expectation.exactly(view.hostname_addresses("shared"), "A"))
+def test_endpoints_sharing_a_hostname_give_one_record_per_ip(namespace: CaseNamespace, dns: Dns) -> None:
+    namespace.headless_service(SVC)
+    _pods_with_identity(namespace, [("dup-1", "shared", SVC), ("dup-2", "shared", SVC), ("dup-3", "shared", SVC)])
+    view = namespace.wait_endpoints(SVC, lambda v: len(v.ready()) == 3 and v.hostnames() == {"shared"},
+                                    what="3 ready endpoints with hostname shared")
+    precondition(len(view.hostname_addresses("shared")) == 3, "3 distinct IPv4 addresses behind hostname shared",
+                 observed=sorted(view.hostname_addresses("shared")))
+    # exact multiset: every IP once (a record given twice is a mismatch, not a pass)
+    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.name("shared"), "A", v.expect_address("A", "shared"))))
 
 
 @case("HS-DNS-030")
-def test_endpoints_without_hostname_get_a_resolvable_system_assigned_name(cluster: Cluster, dns: Dns,
+def test_endpoints_without_hostname_get_a_resolvable_system_assigned_name(namespace: CaseNamespace, dns: Dns,
                                                                           evidence: Evidence) -> None:
-    cluster.headless_service(SVC)
-    _pods_with_identity(cluster, [("anon-1", None, None), ("anon-2", None, None)])
-    view: EndpointView = cluster.wait_endpoints(SVC, lambda v: len(v.ready()) == 2, what="2 ready endpoints")
-    srv = dns.expect(view.srv_name("http"), "SRV", Expectation.shape(len(view.ready()), view.fqdn))
+    namespace.headless_service(SVC)
+    _pods_with_identity(namespace, [("anon-1", None, None), ("anon-2", None, None)])
+    view = namespace.wait_endpoints(SVC, lambda v: len(v.ready()) == 2, what="2 ready endpoints")
+    srv = dns.converge(Dns.checks(view.srv_name("http"), "SRV", Expectation.shape(len(view.ready()), view.fqdn)))
     targets = sorted({k.split()[-1] for k in srv[0].rdata_keys()})
     evidence.info["system_assigned_names"] = targets
     checks: list[Check] = []
@@ -86,9 +99,9 @@ def test_endpoints_without_hostname_get_a_resolvable_system_assigned_name(cluste
 
 
 @case("HS-DNS-031")
-def test_unknown_endpoint_label_is_nxdomain(cluster: Cluster, dns: Dns) -> None:
-    view = seed(cluster)
+def test_unknown_endpoint_label_is_nxdomain(namespace: CaseNamespace, dns: Dns) -> None:
+    view = seed(namespace)
     label = "nosuch-" + uuid.uuid4().hex[:6]
-    assert label not in view.hostnames()
-    dns.converge(Dns.checks(view.fqdn, "A", Expectation.exactly(view.addresses(4), "A"))
-                 + Dns.checks(normalise_name(view.name(label)), "A", Expectation.nxdomain()))
+    precondition(label not in view.hostnames(), f"no endpoint has the hostname {label}")
+    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.fqdn, "A", v.expect_address("A"))
+                                + Dns.checks(normalise_name(v.name(label)), "A", Expectation.nxdomain())))

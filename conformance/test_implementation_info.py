@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 from fixtures.catalogue import case
-from fixtures.dns.converge import Dns, Evidence
+from fixtures.dns.converge import Dns
 from fixtures.dns.model import Expectation, Query
 from fixtures.kube.endpoints import reverse_name
 from fixtures.kube.facts import ClusterFacts
-from fixtures.kube.namespace import Cluster
+from fixtures.kube.namespace import CaseNamespace
 from fixtures.scenarios import SVC, info_converge, observe_both
+from fixtures.verdict import Evidence
 
 
 def _label(evidence: Evidence, facts: ClusterFacts) -> None:
@@ -19,14 +20,14 @@ def _label(evidence: Evidence, facts: ClusterFacts) -> None:
 
 
 @case("HS-DNS-033")
-def test_info_fallback_names_of_hostname_less_endpoints(cluster: Cluster, dns: Dns, evidence: Evidence,
+def test_info_fallback_names_of_hostname_less_endpoints(namespace: CaseNamespace, dns: Dns, evidence: Evidence,
                                                         cluster_facts: ClusterFacts) -> None:
     _label(evidence, cluster_facts)
-    cluster.headless_service(SVC)
-    cluster.pod("anon-1")
-    cluster.pod("anon-2")
-    cluster.wait_pods_running("app=web", 2)
-    view = cluster.wait_endpoints(SVC, lambda v: len(v.ready()) == 2, what="2 ready endpoints")
+    namespace.headless_service(SVC)
+    namespace.pod("anon-1")
+    namespace.pod("anon-2")
+    namespace.wait_pods_running("app=web", 2)
+    view = namespace.wait_endpoints(SVC, lambda v: len(v.ready()) == 2, what="2 ready endpoints")
     res = info_converge(dns, Dns.checks(view.srv_name("http"), "SRV", Expectation.shape(2, view.fqdn)))
     labels = sorted({k.split()[-1].split(".")[0] for r in res for k in r.rdata_keys()})
     dashed = {a.replace(".", "-").replace(":", "-") for a in view.addresses(4) | view.addresses(6)}
@@ -38,46 +39,48 @@ def test_info_fallback_names_of_hostname_less_endpoints(cluster: Cluster, dns: D
 
 
 @case("HS-DNS-034")
-def test_info_bare_name_srv_query(cluster: Cluster, dns: Dns, evidence: Evidence, cluster_facts: ClusterFacts) -> None:
+def test_info_bare_name_srv_query(namespace: CaseNamespace, dns: Dns, evidence: Evidence,
+                                  cluster_facts: ClusterFacts) -> None:
     _label(evidence, cluster_facts)
-    cluster.headless_service(SVC, ports=[{"port": 80, "targetPort": 8080, "protocol": "TCP"}])
-    cluster.pod("p1", hostname="p1", subdomain=SVC)
-    cluster.wait_pods_running("app=web", 1)
-    view = cluster.wait_endpoints(SVC, lambda v: len(v.ready()) == 1, what="1 ready endpoint")
-    info_converge(dns, Dns.checks(view.fqdn, "A", Expectation.exactly(view.addresses(4), "A")))
+    namespace.headless_service(SVC, ports=[{"port": 80, "targetPort": 8080, "protocol": "TCP"}])
+    namespace.pod("p1", hostname="p1", subdomain=SVC)
+    namespace.wait_pods_running("app=web", 1)
+    view = namespace.wait_endpoints(SVC, lambda v: len(v.ready()) == 1, what="1 ready endpoint")
+    info_converge(dns, Dns.checks(view.fqdn, "A", view.expect_address("A")))
     res = observe_both(dns, view.fqdn, "SRV", "bare-name SRV")
     evidence.info["bare_srv_records"] = sorted(res[0].rdata_keys())
     evidence.info["bare_srv_rcode"] = res[0].rcode
 
 
 @case("HS-DNS-035")
-def test_info_endpoint_names_under_a_clusterip_service(cluster: Cluster, dns: Dns, evidence: Evidence,
+def test_info_endpoint_names_under_a_clusterip_service(namespace: CaseNamespace, dns: Dns, evidence: Evidence,
                                                        cluster_facts: ClusterFacts) -> None:
     _label(evidence, cluster_facts)
-    cluster.headless_service("cip", headless=False)
-    cluster.pod("p1", hostname="h1", subdomain="cip")
-    cluster.wait_pods_running("app=web", 1)
-    view = cluster.wait_endpoints("cip", lambda v: v.hostnames() == {"h1"}, what="endpoint with hostname h1")
-    svc = cluster.core.read_namespaced_service("cip", cluster.ns)
+    namespace.clusterip_service("cip")
+    namespace.pod("p1", hostname="h1", subdomain="cip")
+    namespace.wait_pods_running("app=web", 1)
+    view = namespace.wait_endpoints("cip", lambda v: v.hostnames() == {"h1"}, what="endpoint with hostname h1")
+    svc = namespace.core.read_namespaced_service("cip", namespace.name)
     info_converge(dns, Dns.checks(view.fqdn, "A", Expectation.exactly([svc.spec.cluster_ip], "A")))
-    res = info_converge(dns, Dns.checks(view.name("h1"), "A", Expectation.exactly(view.hostname_addresses("h1"), "A")),
+    res = info_converge(dns, Dns.checks(view.name("h1"), "A", view.expect_address("A", "h1")),
                         timeout=15)
     evidence.info["endpoint_name_answers"] = bool(res[0].rdata_keys())
     evidence.info["endpoint_name_rcode"] = res[0].rcode
 
 
 @case("HS-DNS-036")
-def test_info_ptr_for_hostname_less_endpoints_of_several_services(cluster: Cluster, dns: Dns, evidence: Evidence,
+def test_info_ptr_for_hostname_less_endpoints_of_several_services(namespace: CaseNamespace, dns: Dns,
+                                                                  evidence: Evidence,
                                                                   cluster_facts: ClusterFacts) -> None:
     _label(evidence, cluster_facts)
-    cluster.headless_service("hl")
-    cluster.headless_service("cip", headless=False)
-    cluster.pod("p1")
-    cluster.wait_pods_running("app=web", 1)
-    view = cluster.wait_endpoints("hl", lambda v: len(v.ready()) == 1, what="1 ready endpoint")
-    cluster.wait_endpoints("cip", lambda v: len(v.ready()) == 1, what="1 ready endpoint")
+    namespace.headless_service("hl")
+    namespace.clusterip_service("cip")
+    namespace.pod("p1")
+    namespace.wait_pods_running("app=web", 1)
+    view = namespace.wait_endpoints("hl", lambda v: len(v.ready()) == 1, what="1 ready endpoint")
+    namespace.wait_endpoints("cip", lambda v: len(v.ready()) == 1, what="1 ready endpoint")
     ip = sorted(view.addresses(4) | view.addresses(6))[0]
-    info_converge(dns, Dns.checks(view.fqdn, "A", Expectation.exactly(view.addresses(4), "A")))
+    info_converge(dns, Dns.checks(view.fqdn, "A", view.expect_address("A")))
     res = observe_both(dns, reverse_name(ip), "PTR", "PTR of a hostname-less endpoint selected by 2 Services")
     evidence.info["ptr_records"] = sorted(res[0].rdata_keys())
     evidence.info["ptr_rcode"] = res[0].rcode
@@ -92,14 +95,14 @@ def test_info_non_txt_query_at_dns_version(dns: Dns, zone: str, evidence: Eviden
 
 
 @case("HS-DNS-038")
-def test_info_negative_answer_soa_and_ttls(cluster: Cluster, dns: Dns, evidence: Evidence,
+def test_info_negative_answer_soa_and_ttls(namespace: CaseNamespace, dns: Dns, evidence: Evidence,
                                            cluster_facts: ClusterFacts) -> None:
     _label(evidence, cluster_facts)
-    cluster.headless_service(SVC)
-    cluster.pod("p1", hostname="p1", subdomain=SVC)
-    cluster.wait_pods_running("app=web", 1)
-    view = cluster.wait_endpoints(SVC, lambda v: len(v.ready()) == 1, what="1 ready endpoint")
-    info_converge(dns, Dns.checks(view.fqdn, "A", Expectation.exactly(view.addresses(4), "A")))
+    namespace.headless_service(SVC)
+    namespace.pod("p1", hostname="p1", subdomain=SVC)
+    namespace.wait_pods_running("app=web", 1)
+    view = namespace.wait_endpoints(SVC, lambda v: len(v.ready()) == 1, what="1 ready endpoint")
+    info_converge(dns, Dns.checks(view.fqdn, "A", view.expect_address("A")))
     res = dns.observe([Query(view.fqdn, "A", "udp"), Query(view.name("nosuch"), "A", "udp"),
                        Query(view.fqdn, "TXT", "udp")], label="ttl and negative answers")
     evidence.info["positive_ttls"] = sorted({r.ttl for r in res[0].answer})

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Measure the local cluster: build records, warm `up` time, idle RSS, StatefulSet -> DNS time.
+"""Measure the local cluster: build records, warm `up` time, idle RSS, pod and StatefulSet -> DNS times.
 
 Usage: .venv/bin/python scripts/bench_localcluster.py [--cycles 3] [--sts-runs 5]
 Uses its own run directory, so a cluster that is already up is left alone. Prints Markdown
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from localcluster.build import components  # noqa: E402
-from localcluster.cluster import ORDER, State, expect_of, pid_alive, rss_kib  # noqa: E402
+from localcluster.cluster import State, expect_of, pid_alive, rss_kib  # noqa: E402
 
 
 def cli(run_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -44,24 +44,46 @@ def a_records(server: tuple[str, int], name: str) -> set[str]:
     return {rd.to_text() for rrset in msg.answer for rd in rrset}
 
 
-def sts_to_dns(api: client.ApiClient, server: tuple[str, int]) -> float:
-    """Seconds from StatefulSet create to all 3 per-pod names answering their pod IPs."""
-    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+def new_namespace(core: client.CoreV1Api) -> str:
     ns = f"bench-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": ns}})
     while True:
         try:
             core.read_namespaced_service_account("default", ns)
-            break
+            return ns
         except client.ApiException:
             time.sleep(0.05)
+
+
+def pod_to_running(api: client.ApiClient, image: str) -> float:
+    """Seconds from pod create to Running with an IP (on the real node when there is one)."""
+    core = client.CoreV1Api(api)
+    ns = new_namespace(core)
+    try:
+        t0 = time.monotonic()
+        core.create_namespaced_pod(ns, {"metadata": {"name": "p"}, "spec": {
+            "containers": [{"name": "c", "image": image}], "terminationGracePeriodSeconds": 1}})
+        while time.monotonic() - t0 < 120:
+            pod = core.read_namespaced_pod("p", ns)
+            if pod.status.phase == "Running" and pod.status.pod_ip:
+                return time.monotonic() - t0
+            time.sleep(0.05)
+        raise SystemExit("pod not Running within 120s")
+    finally:
+        core.delete_namespace(ns)
+
+
+def sts_to_dns(api: client.ApiClient, server: tuple[str, int], image: str) -> float:
+    """Seconds from StatefulSet create to all 3 per-pod names answering their pod IPs."""
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    ns = new_namespace(core)
     core.create_namespaced_service(ns, {"metadata": {"name": "my-headless-service"}, "spec": {
         "clusterIP": "None", "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
     t0 = time.monotonic()
     apps.create_namespaced_stateful_set(ns, {"metadata": {"name": "web"}, "spec": {
         "serviceName": "my-headless-service", "replicas": 3, "selector": {"matchLabels": {"app": "web"}},
         "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
-            {"name": "web", "image": "registry.k8s.io/pause:3.10",
+            {"name": "web", "image": image,
              "ports": [{"name": "http", "containerPort": 8080}]}]}}}})
     deadline = t0 + 120
     try:
@@ -80,6 +102,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=3, help="warm up/down cycles")
     ap.add_argument("--sts-runs", type=int, default=5, help="StatefulSet -> DNS repetitions")
+    ap.add_argument("--up-args", default="--dual-stack", help="arguments of `localcluster up` (default --dual-stack)")
     args = ap.parse_args()
     out: dict[str, object] = {"host": {"cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}}
 
@@ -93,23 +116,26 @@ def main() -> int:
     ups, per_component = [], []
     for _ in range(args.cycles):
         t0 = time.monotonic()
-        cli(run_dir, "up")
+        cli(run_dir, "up", *args.up_args.split())
         ups.append(time.monotonic() - t0)
         per_component.append(json.loads((run_dir / "timings.json").read_text()))
         cli(run_dir, "down")
     out["warm_up_seconds"] = [round(x, 2) for x in ups]
 
-    cli(run_dir, "up")
+    cli(run_dir, "up", *args.up_args.split())
     try:
         state = State.load(run_dir)
         assert state is not None
         api = config.new_client_from_config(config_file=state.kubeconfig)
         host, port = state.dns_server.rsplit(":", 1)
-        sts = [sts_to_dns(api, (host, int(port))) for _ in range(args.sts_runs)]
+        image = f"{state.image_registry}/pause:3.10" if state.image_registry else "registry.k8s.io/pause:3.10"
+        pods = [pod_to_running(api, image) for _ in range(args.sts_runs)]
+        out["pod_to_running_seconds"] = [round(x, 2) for x in pods]
+        sts = [sts_to_dns(api, (host, int(port)), image) for _ in range(args.sts_runs)]
         out["sts_to_dns_seconds"] = [round(x, 2) for x in sts]
         time.sleep(10)  # idle: let start-up work and GC settle before reading RSS
         out["idle_rss_mib"] = {n: round(rss_kib(p) / 1024, 1) for n, p in state.pids.items()
-                               if pid_alive(p, expect_of(n))}
+                               if pid_alive(p, expect_of(n, state))}
     finally:
         cli(run_dir, "down")
 
@@ -127,8 +153,10 @@ def main() -> int:
     print("\n| component | idle RSS (MiB) |\n|---|---|")
     rss = out["idle_rss_mib"]
     assert isinstance(rss, dict)
-    for name in ORDER:
-        print(f"| {name} | {rss.get(name, '-')} |")
+    for name, value in rss.items():
+        print(f"| {name} | {value} |")
+    print(f"\npod create -> Running, {args.sts_runs} runs: " + ", ".join(f"{x:.2f}s" for x in pods)
+          + f" (median {statistics.median(pods):.2f}s)")
     print(f"\nStatefulSet create -> 3 names in DNS, {args.sts_runs} runs: "
           + ", ".join(f"{x:.2f}s" for x in sts) + f" (median {statistics.median(sts):.2f}s)")
     return 0

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from fixtures.dns.model import Check, Expectation, Query, QueryResult, Record, format_failure, normalise_rdata
 from fixtures.kube.endpoints import EndpointView, endpoints_from_slices
 from fixtures.kube.namespace import namespace_name
@@ -32,11 +36,24 @@ def test_missing_and_extra() -> None:
     assert "1 missing record(s)" in exp.problems(got)
 
 
-def test_empty_expected_set_means_nxdomain() -> None:
-    assert Expectation.exactly([], "A").rcodes == frozenset({"NXDOMAIN"})
+def test_an_empty_exact_expectation_is_refused_and_addresses_say_which_empty_answer() -> None:
+    with pytest.raises(ValueError, match="ambiguous"):
+        Expectation.exactly([], "A")
+    # an IPv6-only name asked for A exists: NODATA, never NXDOMAIN
+    assert Expectation.addresses([], "A", name_exists=True) == Expectation.nodata()
+    assert Expectation.addresses([], "A", name_exists=False) == Expectation.nxdomain()
     assert not Expectation.nxdomain().matches(_res("A", [], rcode="NOERROR"))
     assert Expectation.no_records().matches(_res("A", [], rcode="NOERROR"))
     assert Expectation.nodata().matches(_res("A", []))
+
+
+def test_records_are_compared_as_a_multiset() -> None:
+    exp = Expectation.exactly(["10.0.0.1", "10.0.0.2"], "A")
+    twice = _res("A", ["10.0.0.1", "10.0.0.2", "10.0.0.2"])
+    assert not exp.matches(twice)
+    assert exp.diff(twice) == ([], ["10.0.0.2 (x2)"])
+    assert twice.duplicates() == ["10.0.0.2"]
+    assert exp.stable_key(twice) != exp.stable_key(_res("A", ["10.0.0.2", "10.0.0.1"]))
 
 
 def test_truncated_subset_requires_tc() -> None:
@@ -66,7 +83,7 @@ def test_failure_message_format() -> None:
 
 
 def test_expectations_from_endpoint_slices() -> None:
-    slices = [
+    slices: list[dict[str, Any]] = [
         {"metadata": {"name": "s1"}, "addressType": "IPv4",
          "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
          "endpoints": [{"addresses": ["10.0.0.1"], "hostname": "web-0",
@@ -83,6 +100,11 @@ def test_expectations_from_endpoint_slices() -> None:
                                      "9090 web-3.svc.ns.svc.cluster.local."}
     assert view.hostname_addresses("web-1") == set()
     assert view.ptr_target("web-0") == "web-0.svc.ns.svc.cluster.local."
+    assert view.expect_address("A", "web-1") == Expectation.nxdomain()  # not ready: the name does not exist
+    assert view.expect_address("AAAA") == Expectation.nodata()  # exists (IPv4 only): AAAA is NODATA
+    assert view.expect_srv("nosuch") == Expectation.no_records()
+    changed = [dict(slices[0], endpoints=slices[0]["endpoints"][:2]), slices[1]]
+    assert EndpointView("ns", "svc", "cluster.local", endpoints_from_slices(changed)).key() != view.key()
 
 
 def test_namespace_names_are_dns_labels() -> None:

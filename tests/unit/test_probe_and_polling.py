@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import dns.flags
 import dns.message
@@ -19,10 +20,10 @@ import dns.rrset
 import pytest
 
 from fixtures.catalogue import get_case
-from fixtures.dns.converge import Dns, Evidence
-from fixtures.dns.model import Expectation, Query, QueryResult, Record
-from fixtures.dns.resolver import _last_json, build_probe_zip, result_from_probe
-from fixtures.verdict import DnsMismatch, InfrastructureError
+from fixtures.dns.converge import Dns, HoldPolicy, Live
+from fixtures.dns.model import Check, Expectation, Query, QueryResult, Record
+from fixtures.dns.resolver import Target, _last_json, build_probe_zip, result_from_probe
+from fixtures.verdict import DnsViolation, Evidence, HarnessError
 
 BIG = [f"10.1.{i // 250}.{i % 250 + 1}" for i in range(150)]
 
@@ -119,42 +120,122 @@ def test_probe_never_exits_non_zero_on_bad_input(tmp_path: Path) -> None:
 
 
 class _Scripted:
-    """Fake runner returning scripted answers (one list of record sets per attempt)."""
+    """Fake runner returning scripted answers (one list of record sets per poll; per target if a dict)."""
 
     backend = "fake"
     where = "fake"
 
-    def __init__(self, answers: list[list[str]]) -> None:
+    def __init__(self, answers: Sequence[Any]) -> None:
         self.answers = answers
         self.calls = 0
 
-    def run(self, queries: Sequence[Query]) -> list[QueryResult]:
+    def run(self, queries: Sequence[Query], targets: Sequence[Any] | None = None) -> list[QueryResult]:
         data = self.answers[min(self.calls, len(self.answers) - 1)]
         self.calls += 1
-        return [QueryResult(q, "fake", "NOERROR" if data else "NXDOMAIN", ("QR", "AA"),
-                            tuple(Record(q.name, 5, "A", d) for d in data)) for q in queries]
+        out = []
+        for t in targets or [Target("fake")]:
+            recs = data.get(t.host) if isinstance(data, dict) else data
+            for q in queries:
+                if recs is None:  # no answer at all (a timeout)
+                    out.append(QueryResult(q, t.host, None, error="timeout after 1s", server_label=t.label))
+                    continue
+                out.append(QueryResult(q, t.host, "NOERROR" if recs else "NXDOMAIN", ("QR", "AA"),
+                                       tuple(Record(q.name, 5, "A", d) for d in recs), server_label=t.label))
+        return out
 
 
-def test_converge_needs_n_identical_matching_answers() -> None:
-    runner = _Scripted([[], ["10.0.0.1"], ["10.0.0.1", "10.0.0.2"], ["10.0.0.1", "10.0.0.2"],
-                        ["10.0.0.1", "10.0.0.2"]])
+def _dns(runner: _Scripted, ev: Evidence, **kw: Any) -> Dns:
+    hold = kw.pop("hold", HoldPolicy(stable=3, answers=3, seconds=0.0))
+    return Dns(runner, ev, timeout=kw.pop("timeout", 10), hold=hold, interval=0.01, **kw)
+
+
+AB = ["10.0.0.1", "10.0.0.2"]
+
+
+def test_converge_needs_n_identical_matching_answers_then_holds() -> None:
+    runner = _Scripted([[], ["10.0.0.1"], AB, AB, AB, AB, AB, AB])
     ev = Evidence(get_case("HS-DNS-002"), "req")
-    dns_ = Dns(runner, ev, timeout=10, stable=3, interval=0.01)
-    dns_.expect("web.test.", "A", Expectation.exactly(["10.0.0.2", "10.0.0.1"], "A"), transports=("udp",))
-    assert runner.calls == 5
+    _dns(runner, ev).expect("web.test.", "A", Expectation.exactly(["10.0.0.2", "10.0.0.1"], "A"),
+                            transports=("udp",))
+    assert runner.calls == 5 + 3  # 2 wrong, 3 identical right (converged), 3 more held
     assert ev.time_to_converge_s is not None and ev.observations[0]["converged"]
-    assert len(ev.observations[0]["attempts"]) == 5
+    assert ev.info["hold"][0]["answers"] == 3
+
+
+def test_an_answer_that_goes_wrong_after_convergence_fails_the_hold() -> None:
+    """A flapping cache: right three times, then one older answer."""
+    runner = _Scripted([AB, AB, AB, AB, ["10.0.0.1"], AB, AB])
+    ev = Evidence(get_case("HS-DNS-002"), "one A per ready endpoint")
+    with pytest.raises(DnsViolation) as err:
+        _dns(runner, ev).expect("web.test.", "A", Expectation.exactly(AB, "A"), transports=("udp",))
+    text = str(err.value)
+    assert "during the hold" in text and 'Missing records: ["10.0.0.2"]' in text
+    assert any(not e["match"] and e["phase"] == "hold" for e in ev.timeline)
+
+
+def test_no_answer_during_the_hold_is_asked_again_never_judged() -> None:
+    runner = _Scripted([AB, AB, AB, None, None, AB, AB, AB])
+    ev = Evidence(get_case("HS-DNS-002"), "req")
+    _dns(runner, ev).expect("web.test.", "A", Expectation.exactly(AB, "A"), transports=("udp",))
+    assert runner.calls == 8
+
+
+def test_every_replica_is_asked_and_the_one_that_disagrees_is_named() -> None:
+    good = {"10.96.0.10": AB, "10.0.9.1": AB, "10.0.9.2": ["10.0.0.1"]}
+    ev = Evidence(get_case("HS-DNS-002"), "req")
+    targets = [Target("10.96.0.10", 53, "DNS Service"), Target("10.0.9.1", 53, "replica dns-a"),
+               Target("10.0.9.2", 53, "replica dns-b")]
+    with pytest.raises(DnsViolation) as err:
+        _dns(_Scripted([good]), ev, timeout=0.2, targets=targets).expect(
+            "web.test.", "A", Expectation.exactly(AB, "A"), transports=("udp",))
+    assert "@10.0.9.2 replica dns-b" in str(err.value) and "@10.0.9.1" not in str(err.value)
+
+
+def test_a_live_expectation_follows_the_api_state_and_a_change_is_never_a_failure() -> None:
+    """The slices change while polling: DNS follows one poll later. Judged against a frozen expectation
+    this would fail; judged live it converges, and the change is in the timeline."""
+    states = [["10.0.0.1"]] * 4 + [AB] * 20
+    answers = [["10.0.0.1"]] * 5 + [AB] * 19
+    runner = _Scripted(answers)
+    calls = {"n": 0}
+
+    def read() -> tuple[Any, Any, dict[str, Any]]:
+        state = states[min(calls["n"], len(states) - 1)]
+        calls["n"] += 1
+        return tuple(state), state, {"addresses": state}
+
+    live = Live(read=read, build=lambda st: [Check(Query("web.test.", "A", "udp"), Expectation.exactly(st, "A"))])
+    ev = Evidence(get_case("HS-DNS-002"), "req")
+    _dns(runner, ev, hold=HoldPolicy(stable=3, answers=5, seconds=0.0)).converge(live)
+    assert any(e.get("event") == "API state changed" for e in ev.timeline)
+    assert len(ev.api_state) == 2
 
 
 def test_deadline_fails_with_the_last_answers() -> None:
     ev = Evidence(get_case("HS-DNS-002"), "one A per ready endpoint")
-    dns_ = Dns(_Scripted([["10.0.0.9"]]), ev, timeout=0.2, stable=3, interval=0.05)
-    with pytest.raises(DnsMismatch) as err:
+    dns_ = _dns(_Scripted([["10.0.0.9"]]), ev, timeout=0.2)
+    with pytest.raises(DnsViolation) as err:
         dns_.expect("web.test.", "A", Expectation.exactly(["10.0.0.1"], "A"), transports=("tcp",))
     text = str(err.value)
     assert text.startswith("-> HS-DNS-002 [MUST k8s-dns/2.4.1]: one A per ready endpoint")
     assert 'Missing records: ["10.0.0.1"]' in text and 'Extra records: ["10.0.0.9"]' in text
     assert ev.missing and ev.extra
     assert isinstance(err.value, AssertionError)
-    assert not issubclass(InfrastructureError, AssertionError)
+    assert not issubclass(HarnessError, AssertionError)
     json.loads(ev.dumps())
+
+
+def test_the_probe_serves_json_lines_in_one_process(tmp_path: Path, fake_dns: int) -> None:
+    data, digest = build_probe_zip()
+    z = tmp_path / f"hsdns-probe-{digest[:12]}.zip"
+    z.write_bytes(data)
+    req = {"server": "127.0.0.1", "port": fake_dns, "timeout": 2,
+           "ops": [{"op": "query", "name": "web.test.", "type": "A", "transport": "udp"}]}
+    lines = "".join(json.dumps(dict(req, id=i)) + "\n" for i in (1, 2))
+    out = subprocess.run([sys.executable, str(z), "--serve"], input=lines, capture_output=True, text=True,
+                         timeout=30, check=False).stdout.splitlines()
+    assert json.loads(out[0])["ready"] is True
+    answers = [json.loads(x) for x in out[1:]]
+    assert [a["id"] for a in answers] == [1, 2]
+    res = result_from_probe(Query("web.test.", "A"), "127.0.0.1", answers[1]["results"][0])
+    assert res.question == (("web.test.", "A"),) and res.rdata_keys() == {"10.0.0.1", "10.0.0.2"}
