@@ -8,6 +8,7 @@ from fixtures.dns.model import Check, Expectation, Query
 from fixtures.kube.endpoints import EndpointView
 from fixtures.kube.namespace import CaseNamespace
 from fixtures.scenarios import SVC, mixed_case, seed
+from fixtures.shared import Seeded, on_seed
 from fixtures.verdict import Evidence, precondition, require, unsupported
 
 
@@ -36,11 +37,11 @@ def test_headless_service_has_no_clusterip_and_its_name_never_answers_one(namesp
 
 
 @case("HS-DNS-002")
-def test_headless_service_returns_one_a_record_per_ready_endpoint(namespace: CaseNamespace, dns: Dns) -> None:
-    view = seed(namespace)
-    if not view.addresses(4):
+@on_seed(lambda v: Dns.checks(v.fqdn, "A", v.expect_address("A")))
+def test_headless_service_returns_one_a_record_per_ready_endpoint(seeded: Seeded) -> None:
+    if not seeded.view.addresses(4):
         unsupported("the endpoints have no IPv4 addresses (IPv6-only cluster)")
-    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.fqdn, "A", v.expect_address("A"))))
+    seeded.judge()
 
 
 @case("HS-DNS-003")
@@ -60,30 +61,42 @@ def test_headless_service_without_ready_endpoints_is_nxdomain(namespace: CaseNam
                  + Dns.checks(view.srv_name("http"), "SRV", Expectation.nxdomain()))
 
 
+def _one_family(v: EndpointView) -> tuple[str, str] | None:
+    """(the family the Service publishes, the other one), or None when it publishes both."""
+    if v.addresses(4) and not v.addresses(6):
+        return "A", "AAAA"
+    if v.addresses(6) and not v.addresses(4):
+        return "AAAA", "A"
+    return None
+
+
+def _other_family_checks(v: EndpointView) -> list[Check]:
+    fams = _one_family(v)
+    if fams is None:
+        return []
+    have, other = fams
+    return Dns.checks(v.fqdn, have, v.expect_address(have)) + Dns.checks(v.fqdn, other, Expectation.nodata())
+
+
 @case("HS-DNS-005")
-def test_query_for_the_other_address_family_is_nodata(namespace: CaseNamespace, dns: Dns) -> None:
-    view = seed(namespace)
-    if view.addresses(4) and not view.addresses(6):
-        have, other = "A", "AAAA"
-    elif view.addresses(6) and not view.addresses(4):
-        have, other = "AAAA", "A"
-    else:
+@on_seed(_other_family_checks)
+def test_query_for_the_other_address_family_is_nodata(seeded: Seeded) -> None:
+    if _one_family(seeded.view) is None:
         unsupported("the Service publishes both address families")
-    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.fqdn, have, v.expect_address(have))
-                                + Dns.checks(v.fqdn, other, Expectation.nodata())))
+    seeded.judge()
+
+
+def _mixed_case_checks(v: EndpointView) -> list[Check]:
+    host = sorted(v.hostnames())[0] if v.hostnames() else "web-0"
+    out: list[Check] = []
+    for name, rdtype, expect in ((v.fqdn, "A", v.expect_address("A")),
+                                 (v.name(host), "A", v.expect_address("A", host)),
+                                 (v.srv_name("http"), "SRV", v.expect_srv("http"))):
+        out += [Check(Query(mixed_case(name), rdtype, t), expect) for t in ("udp", "tcp")]
+    return out
 
 
 @case("HS-DNS-012")
-def test_names_match_case_insensitively(namespace: CaseNamespace, dns: Dns) -> None:
-    view = seed(namespace)
-    host = sorted(view.hostnames())[0]
-
-    def checks(v: EndpointView) -> list[Check]:
-        out: list[Check] = []
-        for name, rdtype, expect in ((v.fqdn, "A", v.expect_address("A")),
-                                     (v.name(host), "A", v.expect_address("A", host)),
-                                     (v.srv_name("http"), "SRV", v.expect_srv("http"))):
-            out += [Check(Query(mixed_case(name), rdtype, t), expect) for t in ("udp", "tcp")]
-        return out
-
-    dns.converge(namespace.live(SVC, checks))
+@on_seed(_mixed_case_checks)
+def test_names_match_case_insensitively(seeded: Seeded) -> None:
+    seeded.judge()

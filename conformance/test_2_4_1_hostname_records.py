@@ -10,25 +10,25 @@ from fixtures.dns.model import Check, Expectation, normalise_name
 from fixtures.kube.endpoints import EndpointView
 from fixtures.kube.namespace import CaseNamespace
 from fixtures.scenarios import SVC, seed
+from fixtures.shared import Seeded, on_seed
 from fixtures.verdict import Evidence, precondition, require
 
 
+def _ordinal_names(v: EndpointView) -> list[Check]:
+    out: list[Check] = []
+    for host in sorted(v.hostnames()):
+        out += Dns.checks(v.name(host), "A", v.expect_address("A", host))
+    return out
+
+
 @case("HS-DNS-006")
-def test_statefulset_pods_answer_at_their_ordinal_names(namespace: CaseNamespace, dns: Dns,
-                                                        evidence: Evidence) -> None:
-    view = seed(namespace)
-    pods = {e.pod for e in view.endpoints}
-    hosts = {e.hostname for e in view.endpoints}
+@on_seed(_ordinal_names)
+def test_statefulset_pods_answer_at_their_ordinal_names(seeded: Seeded) -> None:
+    pods = {e.pod for e in seeded.view.endpoints}
+    hosts = {e.hostname for e in seeded.view.endpoints}
     precondition(hosts == pods, "the EndpointSlice controller sets hostname = pod name for StatefulSet pods",
                  observed={"hostnames": sorted(h or "<none>" for h in hosts), "pods": sorted(p or "" for p in pods)})
-
-    def checks(v: EndpointView) -> list[Check]:
-        out: list[Check] = []
-        for host in sorted(v.hostnames()):
-            out += Dns.checks(v.name(host), "A", v.expect_address("A", host))
-        return out
-
-    dns.converge(namespace.live(SVC, checks))
+    seeded.judge()
 
 
 @case("HS-DNS-007")
@@ -98,10 +98,12 @@ def test_endpoints_without_hostname_get_a_resolvable_system_assigned_name(namesp
                         "ready endpoint address)", expected=sorted(view.addresses(4)), observed=sorted(resolved))
 
 
+UNKNOWN_LABEL = "nosuch-" + uuid.uuid4().hex[:6]
+
+
 @case("HS-DNS-031")
-def test_unknown_endpoint_label_is_nxdomain(namespace: CaseNamespace, dns: Dns) -> None:
-    view = seed(namespace)
-    label = "nosuch-" + uuid.uuid4().hex[:6]
-    precondition(label not in view.hostnames(), f"no endpoint has the hostname {label}")
-    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.fqdn, "A", v.expect_address("A"))
-                                + Dns.checks(normalise_name(v.name(label)), "A", Expectation.nxdomain())))
+@on_seed(lambda v: Dns.checks(v.fqdn, "A", v.expect_address("A"))
+         + Dns.checks(normalise_name(v.name(UNKNOWN_LABEL)), "A", Expectation.nxdomain()))
+def test_unknown_endpoint_label_is_nxdomain(seeded: Seeded) -> None:
+    precondition(UNKNOWN_LABEL not in seeded.view.hostnames(), f"no endpoint has the hostname {UNKNOWN_LABEL}")
+    seeded.judge()

@@ -9,6 +9,7 @@ from fixtures.dns.converge import Dns
 from fixtures.dns.model import Expectation
 from fixtures.kube.namespace import CaseNamespace
 from fixtures.scenarios import SVC, seed
+from fixtures.shared import Seeded, on_seed
 from fixtures.verdict import Evidence, precondition, unsupported
 
 
@@ -20,13 +21,12 @@ def _port(name: str | None, port: int, target: int | str, protocol: str = "TCP")
 
 
 @case("HS-DNS-013")
-def test_srv_has_one_record_per_ready_endpoint_with_endpoint_port(namespace: CaseNamespace, dns: Dns,
-                                                                  evidence: Evidence) -> None:
-    seed(namespace)
-    svc = namespace.core.read_namespaced_service(SVC, namespace.name)
+@on_seed(lambda v: Dns.checks(v.srv_name("http", "tcp"), "SRV", v.expect_srv("http")))
+def test_srv_has_one_record_per_ready_endpoint_with_endpoint_port(seeded: Seeded, evidence: Evidence) -> None:
+    svc = seeded.namespace.core.read_namespaced_service(SVC, seeded.namespace.name)
     evidence.info["service_ports"] = [f"{p.name}/{p.protocol}/{p.port}->{p.target_port}" for p in svc.spec.ports]
     evidence.info["note"] = "expected port = EndpointSlice port (resolved targetPort), see behaviour row 22"
-    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.srv_name("http", "tcp"), "SRV", v.expect_srv("http"))))
+    seeded.judge()
 
 
 @case("HS-DNS-014")
@@ -81,8 +81,8 @@ def test_named_target_port_gives_each_endpoint_its_own_srv_port(namespace: CaseN
 
 
 @case("HS-DNS-032")
-def test_wrong_port_name_or_protocol_gives_no_srv_records(namespace: CaseNamespace, dns: Dns) -> None:
-    seed(namespace)
-    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.srv_name("http"), "SRV", v.expect_srv("http"))
-                                + Dns.checks(v.srv_name("nosuch", "tcp"), "SRV", Expectation.no_records())
-                                + Dns.checks(v.srv_name("http", "udp"), "SRV", Expectation.no_records())))
+@on_seed(lambda v: Dns.checks(v.srv_name("http"), "SRV", v.expect_srv("http"))
+         + Dns.checks(v.srv_name("nosuch", "tcp"), "SRV", Expectation.no_records())
+         + Dns.checks(v.srv_name("http", "udp"), "SRV", Expectation.no_records()))
+def test_wrong_port_name_or_protocol_gives_no_srv_records(seeded: Seeded) -> None:
+    seeded.judge()

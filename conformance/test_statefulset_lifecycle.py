@@ -35,7 +35,9 @@ def test_statefulset_pod_name_follows_the_pod_across_deletion(namespace: CaseNam
     first = view.endpoint_for_pod("web-0")
     precondition(first is not None and bool(first.pod_uid), "web-0 is an endpoint with its pod's uid")
     assert first is not None
-    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.name("web-0"), "A", v.expect_address("A", "web-0"))))
+    # the starting point (not the rule itself): no hold needed before the pod is re-created
+    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.name("web-0"), "A", v.expect_address("A", "web-0"))),
+                 hold=False)
     # The rule can only be seen when the new pod has another address: with the same one, a stale
     # record and a followed name look alike. Re-create until the address changes.
     new = _recreate(namespace, first)
@@ -61,7 +63,9 @@ def test_statefulset_pod_name_follows_the_pod_across_deletion(namespace: CaseNam
 @case("HS-DNS-009")
 def test_scaling_down_removes_the_names_of_removed_pods(namespace: CaseNamespace, dns: Dns) -> None:
     seed(namespace, replicas=3)
-    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.name("web-2"), "A", v.expect_address("A", "web-2"))))
+    # the starting point (not the rule itself): no hold needed before scaling down
+    dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.name("web-2"), "A", v.expect_address("A", "web-2"))),
+                 hold=False)
     namespace.scale_statefulset("web", 1)
     namespace.wait_endpoints(SVC, lambda v: {e.pod for e in v.ready()} == {"web-0"},
                              what="only web-0 ready after scale-down")
