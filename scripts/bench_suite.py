@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Benchmark of the suite at the cluster's pace (issue 10): wall times, irreducible time, where the time goes.
+
+Usage (against the running local cluster, or any $KUBECONFIG the suite can use):
+    eval "$(.venv/bin/python -m localcluster env)"
+    .venv/bin/python scripts/bench_suite.py [--modes serial,2,4] [--faults] [--baseline F] [--update-baseline]
+
+For each mode it runs the whole catalogue once (``-n N --dist loadgroup``) and reads the run's
+conformance.json and the per-test phase durations. Figures:
+
+* wall time per mode;
+* irreducible time of the serial run: per case, object creation -> EndpointSlices ready (rollout),
+  DNS convergence and the hold window, summed (a shared workload and its stream counted once);
+* overhead ratio = serial wall time / irreducible time;
+* a profile: session start, set-up, rollout, convergence, hold, rest of the test body, teardown;
+* with ``--faults``: the wall time of ``python -m faults run`` (every fault, healthy run included).
+
+It prints a table, writes reports/bench-suite.json, and flags every figure more than 25 % worse than
+the committed baseline (benchmarks/suite-baseline.json). It never asserts: the machines are shared and
+noisy; a flag is a prompt to look, the figures of one run are what the docs quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "benchmarks" / "suite-baseline.json"
+WORSE = 1.25
+
+
+def run_suite(workers: int, reports: Path, extra: list[str]) -> dict[str, Any]:
+    phases = reports / "phases.json"
+    reports.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider", "-p", "bench_phases",
+           "--reports-dir", str(reports), "-q", *extra]
+    if workers > 0:
+        cmd += ["-n", str(workers), "--dist", "loadgroup"]
+    env = dict(os.environ, HSDNS_BENCH_PHASES=str(phases),
+               PYTHONPATH=os.pathsep.join([str(ROOT / "scripts"), os.environ.get("PYTHONPATH", "")]))
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - t0
+    (reports / "pytest.log").write_text(proc.stdout + proc.stderr)
+    doc = json.loads((reports / "conformance.json").read_text()) if (reports / "conformance.json").exists() else {}
+    items = json.loads(phases.read_text())["items"] if phases.exists() else {}
+    return {"wall_s": round(wall, 1), "returncode": proc.returncode, "doc": doc, "items": items,
+            "closing": next((ln for ln in proc.stdout.splitlines() if ln.startswith("HEADLESS-DNS")), "")}
+
+
+def profile(run: dict[str, Any]) -> dict[str, float]:
+    """Seconds per phase, summed over the cases of one run."""
+    out = {"setup": 0.0, "rollout": 0.0, "converge": 0.0, "hold": 0.0, "body_other": 0.0, "teardown": 0.0}
+    shared_seen: set[str] = set()
+    for ph in run["items"].values():
+        out["setup"] += ph.get("setup", 0.0)
+        out["teardown"] += ph.get("teardown", 0.0)
+    for res in run["doc"].get("results", []):
+        for ev in res.get("evidence") or []:
+            info = ev.get("info", {})
+            shared = info.get("shared_workload")
+            if shared and shared in shared_seen:
+                continue
+            if shared:
+                shared_seen.add(shared)
+                out["rollout"] += info.get("shared_rollout_s", 0.0)
+            else:
+                out["rollout"] += info.get("rollout_s", 0.0)
+            out["converge"] += info.get("converge_s", 0.0)
+            out["hold"] += info.get("hold_s", 0.0)
+            body = info.get("call_s", 0.0)
+            out["body_other"] += max(0.0, body - info.get("rollout_s", 0.0) - info.get("converge_s", 0.0)
+                                     - info.get("hold_s", 0.0))
+    total = sum(ph.get("setup", 0.0) + ph.get("call", 0.0) + ph.get("teardown", 0.0) for ph in run["items"].values())
+    out["session"] = max(0.0, run["wall_s"] - total)
+    return {k: round(v, 1) for k, v in out.items()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--modes", default="serial,2,4", help="comma list: serial or a worker count (default serial,2,4)")
+    ap.add_argument("--faults", action="store_true", help="also time `python -m faults run` (all faults)")
+    ap.add_argument("--baseline", type=Path, default=BASELINE)
+    ap.add_argument("--update-baseline", action="store_true", help="write this run's figures as the baseline")
+    ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    args = ap.parse_args()
+    out_dir = Path(tempfile.mkdtemp(prefix="hsdns-bench-"))
+    figures: dict[str, float] = {}
+    result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "modes": {}}
+    for mode in args.modes.split(","):
+        workers = 0 if mode == "serial" else int(mode)
+        run = run_suite(workers, out_dir / f"run-{mode}", args.pytest_args)
+        prof = profile(run)
+        result["modes"][mode] = {"wall_s": run["wall_s"], "closing": run["closing"], "profile": prof,
+                                 "returncode": run["returncode"]}
+        figures[f"wall_{mode}_s"] = run["wall_s"]
+        print(f"{mode:>6}: {run['wall_s']:6.1f} s   {run['closing']}", flush=True)
+        if mode == "serial":
+            irreducible = prof["rollout"] + prof["converge"] + prof["hold"]
+            figures["irreducible_s"] = round(irreducible, 1)
+            figures["overhead_ratio"] = round(run["wall_s"] / irreducible, 2) if irreducible else 0.0
+    if args.faults:
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "faults", "run", "--report-stem", "bench-fault-detection", "--",
+                               "-n", "4", "--dist", "loadgroup", *args.pytest_args], cwd=ROOT, capture_output=True,
+                              text=True, check=False)
+        figures["faults_wall_s"] = round(time.monotonic() - t0, 1)
+        result["faults"] = {"returncode": proc.returncode, "tail": proc.stdout[-1500:]}
+    result["figures"] = figures
+
+    print("\n| figure | value |\n|---|---|")
+    for k, v in figures.items():
+        print(f"| {k} | {v} |")
+    if "serial" in result["modes"]:
+        print("\nprofile of the serial run (s): " + ", ".join(f"{k} {v}" for k, v in
+                                                          result["modes"]["serial"]["profile"].items()))
+    flags = []
+    if args.baseline.exists():
+        base = json.loads(args.baseline.read_text()).get("figures", {})
+        for k, v in figures.items():
+            b = base.get(k)
+            if isinstance(b, int | float) and b > 0 and v > b * WORSE:
+                flags.append(f"{k}: {v} vs baseline {b} (+{(v / b - 1) * 100:.0f} %)")
+    result["flags"] = flags
+    print("\n" + ("\n".join(f"FLAG (>25 % worse than the baseline): {f}" for f in flags) if flags
+                  else f"no figure more than 25 % worse than {args.baseline.relative_to(ROOT)}"))
+    (ROOT / "reports").mkdir(exist_ok=True)
+    (ROOT / "reports" / "bench-suite.json").write_text(json.dumps(result, indent=2) + "\n")
+    if args.update_baseline:
+        args.baseline.parent.mkdir(parents=True, exist_ok=True)
+        args.baseline.write_text(json.dumps({"date": result["date"], "figures": figures,
+                                             "command": "scripts/bench_suite.py " + " ".join(sys.argv[1:])},
+                                            indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
