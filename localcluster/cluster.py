@@ -766,6 +766,9 @@ def env_lines(state: State) -> list[str]:
              f"export HSDNS_LOCAL_DNS_SERVER={state.dns_server}"]
     if state.netns is not None and state.image_registry:
         lines.append(f"export HSDNS_IMAGE_REGISTRY={state.image_registry}")
+        # The scale scenario's 1,000 pods go to the KWOK nodes (a real node holds 110 pods).
+        lines.append("export HSDNS_SCALE_NODE_SELECTOR=type=kwok")
+        lines.append(f"export HSDNS_SCALE_TOLERATIONS={cfg.KWOK_TAINT['key']}:{cfg.KWOK_TAINT['effect']}")
     else:
         lines.append(f"export HSDNS_DNS_SERVER={state.dns_server}")
     return lines
