@@ -6,7 +6,6 @@ kubelet wrote for it. On simulated nodes (KWOK) exec runs outside the pod, so th
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
 import pytest
@@ -17,14 +16,12 @@ from fixtures.dns.converge import Dns
 from fixtures.dns.model import Check, Query
 from fixtures.dns.resolver import Resolver
 from fixtures.kube.endpoints import EndpointView
-from fixtures.kube.facts import ClusterFacts, kubelet_cluster_dns
+from fixtures.kube.facts import ClusterFacts, kubelet_cluster_dns, names_cluster_dns
 from fixtures.kube.namespace import CaseNamespace
 from fixtures.options import Settings
 from fixtures.polling import poll_until
 from fixtures.scenarios import SVC, SearchRunner, seed
 from fixtures.verdict import Evidence, HarnessError, require
-
-LINK_LOCAL = ipaddress.ip_network("169.254.0.0/16")
 
 
 @pytest.fixture
@@ -100,8 +97,7 @@ def test_cluster_first_resolv_conf_has_the_cluster_search_list_and_ndots(namespa
     kubelet_dns = kubelet_cluster_dns(kube_api, local_resolver.node) if local_resolver.node else None
     accepted = set(cluster_facts.dns_service_ips) | set(kubelet_dns or [])
     evidence.info["kubelet_cluster_dns"] = kubelet_dns
-    ok = bool(set(nameservers) & accepted) or (
-        kubelet_dns is None and any(ipaddress.ip_address(n) in LINK_LOCAL for n in nameservers if ":" not in n))
+    ok = names_cluster_dns(nameservers, cluster_facts.dns_service_ips, kubelet_dns)
     require(ok, evidence, requirement="nameserver is the cluster DNS (the kubelet's clusterDNS: the DNS Service IP or "
             "a node-local cache)", expected=sorted(accepted) or ["<DNS Service IP or node-local cache>"],
             observed=nameservers)
