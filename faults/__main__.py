@@ -27,7 +27,7 @@ from typing import Any
 from faults import coredns, flaky, runner
 from faults.registry import FAULTS, Fault, select
 from faults.runner import REPO, Environment, RunnerError
-from faults.verdicts import load_catalogue
+from fixtures.catalogue import load_catalogue
 
 
 def _split(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.list:
         _list(faults)
         return 0
-    catalogue = load_catalogue(REPO / "conformance" / "catalogue.yaml")
+    catalogue = load_catalogue()
     unknown = sorted({i for f in faults for i in f.breaks if i not in catalogue})
     if unknown:
         print(f"faults list ids missing from conformance/catalogue.yaml: {', '.join(unknown)}", file=sys.stderr)
@@ -98,7 +98,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"unknown fault {exc}; `python -m faults list` shows them", file=sys.stderr)
         return 2
-    catalogue = load_catalogue(REPO / "conformance" / "catalogue.yaml")
+    catalogue = load_catalogue()
     reports = Path(args.reports_dir)
     out_dir = reports / "fault-runs"
     healthy = runner.load_result(out_dir, runner.HEALTHY)

@@ -20,7 +20,8 @@ from faults import coredns, transforms
 from faults.kubeview import ClusterView, KubeView
 from faults.proxy import FaultProxy, parse_hostport
 from faults.registry import Fault
-from faults.verdicts import ABSENT, CatalogueCase, Verdict, read_run
+from faults.verdicts import ABSENT, Verdict, read_run
+from fixtures.catalogue import Case
 
 REPO = Path(__file__).resolve().parent.parent
 HEALTHY = "healthy"
@@ -28,7 +29,7 @@ HEALTHY = "healthy"
 # KWOK nodes reach (their exec runs on the host); real pods live in the cluster's network namespace.
 # So fault runs steer the suite's pods to the KWOK nodes, with the options any user has.
 KWOK_PLACEMENT = ["--node-selector", "type=kwok", "--tolerations", "kwok.x-k8s.io/node:NoSchedule"]
-SYMBOL = {"passed": "P", "failed": "F", "error": "E", "skipped": "S", ABSENT: "-"}
+SYMBOL = {"passed": "P", "failed": "F", "error": "E", "skipped": "S", "info": "I", ABSENT: "-"}
 
 
 class RunnerError(RuntimeError):
@@ -175,14 +176,15 @@ def _problem(status: str) -> bool:
     return status in ("failed", "error")
 
 
-def evaluate(catalogue: dict[str, CatalogueCase], healthy: RunResult | None,
+def evaluate(catalogue: dict[str, Case], healthy: RunResult | None,
              runs: list[tuple[Fault, RunResult]]) -> dict[str, Any]:
     """The fault-detection document (see docs/faults.md for the fields)."""
     ids = list(catalogue)
-    # Only ids that PASS in the healthy run can show what a fault does; ids failing there are baseline
-    # failures (reported under "healthy", never credited or blamed to a fault).
+    # Only ids that PASS (or, INFO cases, ran: "info") in the healthy run can show what a fault does; ids
+    # failing there are baseline failures (reported under "healthy", never credited or blamed to a fault).
+    # Only "failed" is a detection, so an INFO case (never failed) is never counted as one.
     healthy_status = {i: (healthy.verdicts.get(i, Verdict(ABSENT)).status if healthy else "passed") for i in ids}
-    runnable = {i for i in ids if healthy_status[i] == "passed"}
+    runnable = {i for i in ids if healthy_status[i] in ("passed", "info")}
     baseline = [i for i in ids if _problem(healthy_status[i])]
     doc: dict[str, Any] = {"catalogue_ids": ids}
     healthy_unexpected: list[str] = []
@@ -275,7 +277,8 @@ def table_lines(doc: dict[str, Any]) -> list[str]:
     lines.append(f"detection: {s['detected']}/{s['expected']} expected (fault, id) pairs FAIL = {s['percent']}%; "
                  f"faults fully as listed: {s['faults_ok']}/{s['faults']}; unexpected failures/errors: "
                  f"{s['unexpected_failures']}; set-up errors: {s['setup_errors']}")
-    lines.append("verdicts: F failed, P passed, E error, S skipped, - absent (no result for the id)")
+    lines.append("verdicts: F failed, P passed, E error, S skipped, I info (INFO case ran), "
+                 "- absent (no result for the id)")
     return lines
 
 
@@ -302,7 +305,8 @@ def markdown(doc: dict[str, Any]) -> str:
         result = "ok" if f["ok"] else ("set-up error: " + str(f["setup_error"])[:80] if f["setup_error"] else "FAIL")
         out.append(f"| `{f['name']}` | {f['kind']} | {exp} | {_list(f['unexpected'], f['observed'])} | "
                    f"{f['seconds']} s | {result} |")
-    out += ["", "Verdicts: F failed, P passed, E error, S skipped, - absent.", "", "## Verdict matrix", ""]
+    out += ["", "Verdicts: F failed, P passed, E error, S skipped, I info (INFO case ran), - absent.", "",
+            "## Verdict matrix", ""]
     ids = doc["catalogue_ids"]
     out.append("| run | " + " | ".join(_short(i) for i in ids) + " |")
     out.append("|---|" + "---|" * len(ids))

@@ -1,4 +1,7 @@
-"""Per-catalogue-id verdicts of one suite run: from conformance.json, else from junit.xml."""
+"""Per-catalogue-id verdicts of one suite run: from conformance.json, else from junit.xml.
+
+The catalogue itself is read by :mod:`fixtures.catalogue` (the one parser), never here.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +10,20 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
+from fixtures.reporting.results import result_status
 
 ID_RE = re.compile(r"HS-DNS-\d{3}")
-STATUSES = ("passed", "failed", "error", "skipped")
-_PRIORITY = {"failed": 3, "error": 2, "passed": 1, "skipped": 0}
+# "info": an INFO case ran (an observation, never a pass and never a detection: only "failed" detects).
+STATUSES = ("passed", "failed", "error", "skipped", "info")
+_PRIORITY = {"failed": 4, "error": 3, "passed": 2, "info": 1, "skipped": 0}
 ABSENT = "absent"  # the run reported nothing for the id (no test yet, or the run crashed)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # passed | failed | error | skipped | absent
+    status: str  # passed | failed | error | skipped | info | absent
     message: str = ""
-
-
-@dataclass(frozen=True)
-class CatalogueCase:
-    id: str
-    title: str
-    level: str
-
-
-def load_catalogue(path: Path) -> dict[str, CatalogueCase]:
-    """Catalogue ids (conformance/catalogue.yaml) in file order."""
-    data: Any = yaml.safe_load(path.read_text())
-    cases = data.get("cases", []) if isinstance(data, dict) else []
-    return {str(c["id"]): CatalogueCase(str(c["id"]), str(c.get("title", "")), str(c.get("level", "")))
-            for c in cases}
 
 
 def aggregate(statuses: list[str]) -> str:
@@ -46,21 +34,23 @@ def from_conformance_json(path: Path) -> dict[str, Verdict]:
     doc = json.loads(path.read_text())
     out: dict[str, Verdict] = {}
     for res in doc.get("results", []):
-        cid, status = res.get("id"), res.get("status")
+        cid, status = res.get("id"), result_status(res)
         if isinstance(cid, str) and status in STATUSES:
             out[cid] = Verdict(str(status), str(res.get("message") or "")[:500])
     return out
 
 
 def from_junit(path: Path) -> dict[str, Verdict]:
-    """Aggregate testcases by the catalogue id in their properties or names (failed > error > passed > skipped)."""
+    """Aggregate testcases by the catalogue id in their properties or names (failed > error > passed > info > skipped).
+
+    The reporting plugin's ``conformance_status`` property wins; otherwise the outcome pytest wrote, where a
+    testcase of an INFO case (property ``level``) that passed is ``info`` and one that failed is ``error``.
+    """
     root = ET.parse(path).getroot()
     found: dict[str, list[tuple[str, str]]] = {}
     for case in root.iter("testcase"):
-        cid = None
-        for prop in case.iter("property"):
-            if prop.get("name") == "case_id" and prop.get("value"):
-                cid = prop.get("value")
+        props = {p.get("name"): p.get("value") or "" for p in case.iter("property")}
+        cid = props.get("case_id") or None
         if cid is None:
             m = ID_RE.search(f"{case.get('classname', '')} {case.get('name', '')}".replace("_", "-").upper())
             cid = m.group(0) if m else None
@@ -74,6 +64,10 @@ def from_junit(path: Path) -> dict[str, Verdict]:
                 status, msg = "error", child.get("message", "")
             elif child.tag == "skipped" and status == "passed":
                 status, msg = "skipped", child.get("message", "")
+        if props.get("level", "").upper() == "INFO":
+            status = {"passed": "info", "failed": "error"}.get(status, status)
+        if props.get("conformance_status") in STATUSES:
+            status = str(props["conformance_status"])
         found.setdefault(cid, []).append((status, msg))
     out: dict[str, Verdict] = {}
     for cid, items in found.items():

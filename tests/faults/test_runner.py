@@ -7,10 +7,11 @@ from pathlib import Path
 
 from faults import registry, runner
 from faults.registry import Fault
-from faults.verdicts import CatalogueCase, Verdict, from_junit, load_catalogue, read_run
+from faults.verdicts import Verdict, from_junit, read_run
+from fixtures.catalogue import Case, load_catalogue
 
 REPO = Path(__file__).resolve().parents[2]
-CAT = {f"HS-DNS-{n:03d}": CatalogueCase(f"HS-DNS-{n:03d}", f"case {n}", "MUST" if n < 5 else "INFO")
+CAT = {f"HS-DNS-{n:03d}": Case(f"HS-DNS-{n:03d}", f"case {n}", level="MUST" if n < 5 else "INFO")
        for n in range(1, 7)}
 
 
@@ -110,3 +111,32 @@ def test_registry_ids_exist_in_catalogue_and_names_resolve() -> None:
     assert len({f.name for f in registry.FAULTS}) == len(registry.FAULTS)
     assert registry.CI_SUBSET and all(n in registry.BY_NAME for n in registry.CI_SUBSET)
     assert [f.name for f in registry.select("case-sensitive, udp-no-tc")] == ["case-sensitive", "udp-no-tc"]
+
+
+def test_info_is_a_valid_verdict_and_never_a_detection(tmp_path: Path) -> None:
+    (tmp_path / "conformance.json").write_text(json.dumps({"results": [
+        {"id": "HS-DNS-005", "level": "INFO", "status": "info"},
+        {"id": "HS-DNS-006", "level": "INFO", "status": "passed"},  # a 1.0 file: INFO cases written as passed
+    ]}))
+    verdicts, _ = read_run(tmp_path)
+    assert verdicts["HS-DNS-005"].status == "info" and verdicts["HS-DNS-006"].status == "info"
+    (tmp_path / "junit.xml").write_text(
+        '<testsuite>'
+        '<testcase classname="c" name="test_a"><properties><property name="case_id" value="HS-DNS-005"/>'
+        '<property name="level" value="INFO"/></properties></testcase>'
+        '<testcase classname="c" name="test_b"><properties><property name="case_id" value="HS-DNS-006"/>'
+        '<property name="level" value="INFO"/></properties><failure message="tripped"/></testcase>'
+        '<testcase classname="c" name="test_c"><properties><property name="case_id" value="HS-DNS-001"/>'
+        '<property name="conformance_status" value="info"/></properties></testcase>'
+        '</testsuite>')
+    junit = from_junit(tmp_path / "junit.xml")
+    assert {i: v.status for i, v in junit.items()} == {"HS-DNS-005": "info", "HS-DNS-006": "error",
+                                                        "HS-DNS-001": "info"}
+    healthy = result("healthy", {**HEALTHY, 5: "info", 6: "info"})
+    runs = [(fault("f", 1, 5), result("f", {**HEALTHY, 1: "failed", 5: "info", 6: "info"}))]
+    doc = runner.evaluate(CAT, healthy, runs)
+    f = doc["faults"][0]
+    assert f["detected"] == ["HS-DNS-001"] and f["missed"] == {"HS-DNS-005": "info"}  # info is never a detection
+    assert f["unexpected"] == [] and doc["healthy"]["unexpected"] == []
+    assert doc["coverage"]["not_runnable_here"] == ["HS-DNS-004"]  # INFO cases that ran are not "not runnable"
+    assert "005:I" in "\n".join(runner.table_lines(doc))

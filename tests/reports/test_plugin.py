@@ -11,11 +11,16 @@ import pytest
 import yaml
 
 from fixtures.reporting.__main__ import validation_errors
-from tests.reports.helpers import last_line, load_json
+from tests.reports.helpers import DATA, last_line, load_json
 
-CLOSING = re.compile(r"^HEADLESS-DNS CONFORMANCE: (\d+) passed \| (\d+) failed \| (\d+) skipped \| (\d+) error$")
-# Per id: 001 passed, 002 failed, 003 error, 004 skipped, 005 passed (2 items); plus 1 test without id.
-EXPECTED_LINE = "HEADLESS-DNS CONFORMANCE: 3 passed | 1 failed | 1 skipped | 1 error"
+CLOSING = re.compile(
+    r"^HEADLESS-DNS CONFORMANCE: (\d+) passed \| (\d+) failed \| (\d+) skipped \| (\d+) error \| (\d+) info$"
+)
+# Per id: 001 passed, 002 failed, 003 error, 004 skipped, 005 passed (2 items), 006 info (INFO case);
+# plus 1 test without id (passed).
+EXPECTED_LINE = "HEADLESS-DNS CONFORMANCE: 3 passed | 1 failed | 1 skipped | 1 error | 1 info"
+# What pytest itself counts (an INFO case that ran is a pytest pass).
+PYTEST_OUTCOMES = {"passed": 5, "failed": 1, "skipped": 1, "errors": 1}
 
 
 def results_by_id(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -38,7 +43,14 @@ def check_reports(reports: Path, stdout: str) -> dict[str, Any]:
         "HS-DNS-003": "error",
         "HS-DNS-004": "skipped",
         "HS-DNS-005": "passed",
+        "HS-DNS-006": "info",
     }
+    assert doc["interrupted"] is False
+    assert doc["summary"]["info"] == 1 and doc["summary"]["passed"] == 3
+    assert by_id["HS-DNS-006"]["level"] == "INFO"
+    assert by_id["HS-DNS-006"]["expected_status"] == "info"
+    assert by_id["HS-DNS-006"]["matches_expectation"] is True
+    assert by_id["HS-DNS-006"]["items"][0]["outcome"] == "passed"  # pytest's outcome, kept as it was
     assert by_id["HS-DNS-001"]["title"] == "Service name returns one A record per ready endpoint"
     assert by_id["HS-DNS-001"]["spec"] == "k8s-dns/2.4.1"
     assert by_id["HS-DNS-001"]["level"] == "MUST"
@@ -66,7 +78,7 @@ def check_reports(reports: Path, stdout: str) -> dict[str, Any]:
     # JUnit: xunit1, every catalogued testcase named with its id, case properties, run info on the suite.
     root = ET.parse(reports / "junit.xml").getroot()
     cases = list(root.iter("testcase"))
-    assert len(cases) == 7
+    assert len(cases) == 8
     names = sorted(c.get("name", "") for c in cases)
     assert names == [
         "HS-DNS-001 test_a_records_pass",
@@ -75,6 +87,7 @@ def check_reports(reports: Path, stdout: str) -> dict[str, Any]:
         "HS-DNS-004 test_aaaa_skipped",
         "HS-DNS-005 test_transports[tcp]",
         "HS-DNS-005 test_transports[udp]",
+        "HS-DNS-006 test_info_observation",
         "test_without_case_id",
     ]
     srv = next(c for c in cases if "HS-DNS-002" in c.get("name", ""))
@@ -84,6 +97,10 @@ def check_reports(reports: Path, stdout: str) -> dict[str, Any]:
     assert props["conformance_status"] == "failed"
     assert srv.find("failure") is not None
     assert srv.get("file") == "test_fake_suite.py"  # attribute kept only by junit_family xunit1
+    info_case = next(c for c in cases if "HS-DNS-006" in c.get("name", ""))
+    info_props = {p.get("name"): p.get("value") for p in info_case.iter("property")}
+    assert info_props["conformance_status"] == "info" and info_props["level"] == "INFO"
+    assert list(info_case) == [info_case.find("properties")]  # pytest's own verdict (a pass) left as it is
     suite_props = {p.get("name"): p.get("value") for p in root.find("testsuite").find("properties")}  # type: ignore[union-attr]
     assert suite_props["hsdns.platform"] == "kind"
 
@@ -97,7 +114,7 @@ def check_reports(reports: Path, stdout: str) -> dict[str, Any]:
     categories = load_json(allure / "categories.json")
     assert next(c["name"] for c in categories).startswith("Harness")
     results = [load_json(p) for p in allure.glob("*-result.json")]
-    assert len(results) == 7
+    assert len(results) == 8
     a_result = next(r for r in results if r["fullName"].endswith("test_a_records_pass"))
     assert [lb["value"] for lb in a_result["labels"] if lb["name"] == "story"] == ["suite-chosen story"]
     srv_result = next(r for r in results if r["fullName"].endswith("test_srv_fail"))
@@ -110,26 +127,34 @@ def check_reports(reports: Path, stdout: str) -> dict[str, Any]:
     assert load_json(allure / attachment["source"])["missing"] == ["10.244.0.6"]
     error_result = next(r for r in results if r["fullName"].endswith("test_ptr_harness_error"))
     assert error_result["status"] == "broken"
+    info_result = next(r for r in results if r["fullName"].endswith("test_info_observation"))
+    assert info_result["status"] == "passed"  # Allure has no info status; the tag says what it is
+    assert ("tag", "info") in {(lb["name"], lb["value"]) for lb in info_result["labels"]}
+    assert ("tag", "info") not in {(lb["name"], lb["value"]) for lb in a_result["labels"]}
 
     md = (reports / "summary.md").read_text()
     assert "| HS-DNS-002 |" in md
     assert EXPECTED_LINE in md
+    assert "| passed | failed | skipped | error | info | total |" in md
+    assert "| HS-DNS-006 | Names of endpoints without a hostname | k8s-dns/2.4.1 | INFO | info |" in md
     page = (reports / "conformance.html").read_text()
     assert EXPECTED_LINE in page
     assert 'id="summary-table"' in page
     assert "hsdns objects (Service, EndpointSlices, pods)" in page
+    assert '<td id="count-info">1</td>' in page and '<td id="count-passed">3</td>' in page
+    assert '<span class="badge info">info</span>' in page and ".info { background: var(--info); }" in page
     return doc
 
 
 def test_serial_run_writes_every_report(fake_suite: pytest.Pytester) -> None:
     result = fake_suite.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4, failed=1, skipped=1, errors=1)
+    result.assert_outcomes(**PYTEST_OUTCOMES)
     check_reports(fake_suite.path / "reports", result.stdout.str())
 
 
 def test_xdist_controller_alone_writes_reports(fake_suite: pytest.Pytester) -> None:
     result = fake_suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
-    result.assert_outcomes(passed=4, failed=1, skipped=1, errors=1)
+    result.assert_outcomes(**PYTEST_OUTCOMES)
     doc = check_reports(fake_suite.path / "reports", result.stdout.str())
     workers = {item["worker"] for r in doc["results"] for item in r["items"]}
     assert workers <= {"gw0", "gw1"} and workers
@@ -138,7 +163,7 @@ def test_xdist_controller_alone_writes_reports(fake_suite: pytest.Pytester) -> N
 
 def test_no_reports_option_writes_nothing(fake_suite: pytest.Pytester) -> None:
     result = fake_suite.runpytest_subprocess("-p", "no:cacheprovider", "--no-reports")
-    result.assert_outcomes(passed=4, failed=1, skipped=1, errors=1)
+    result.assert_outcomes(**PYTEST_OUTCOMES)
     assert not (fake_suite.path / "reports").exists()
     assert "HEADLESS-DNS CONFORMANCE" not in result.stdout.str()
 
@@ -203,6 +228,9 @@ def test_sonobuoy_results_in_manual_format(fake_suite: pytest.Pytester, monkeypa
         assert statuses["HS-DNS-004"] == "skipped"
         error_item = next(i for i in data["items"] if i["name"].startswith("HS-DNS-003"))
         assert error_item["details"]["error"] is True
+        info_item = next(i for i in data["items"] if i["name"].startswith("HS-DNS-006"))
+        assert info_item["status"] == "passed" and info_item["details"]["info"] is True  # no info status there
+        assert info_item["details"]["status"] == "info"
         assert data["details"]["summary"] == EXPECTED_LINE
 
 
@@ -220,9 +248,49 @@ def test_run_info_file_and_collection_error(fake_suite: pytest.Pytester) -> None
     assert doc["run_info"]["platform"] == "kind"  # set_run_info from the suite wins over the file
     errors = [u for u in doc["uncatalogued"] if u["phase"] == "collect"]
     assert errors and errors[0]["status"] == "error"
-    assert last_line(result.stdout.str()) == "HEADLESS-DNS CONFORMANCE: 3 passed | 1 failed | 1 skipped | 2 error"
+    line = "HEADLESS-DNS CONFORMANCE: 3 passed | 1 failed | 1 skipped | 2 error | 1 info"
+    assert last_line(result.stdout.str()) == line
 
 
 def test_case_marker_registered_for_strict_markers(fake_suite: pytest.Pytester) -> None:
     result = fake_suite.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers", "--markers")
     assert "@pytest.mark.case(id)" in result.stdout.str()
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_info_cases_are_info_never_passed_and_never_failed(fake_suite: pytest.Pytester, xdist: list[str]) -> None:
+    (fake_suite.path / "test_fake_suite.py").unlink()
+    fake_suite.makepyfile(test_info_cases=(DATA / "fake_info_cases.py").read_text())
+    result = fake_suite.runpytest_subprocess("-p", "no:cacheprovider", *xdist)
+    result.assert_outcomes(passed=2, failed=1, errors=1)  # pytest's own view is left as it is
+    line = "HEADLESS-DNS CONFORMANCE: 0 passed | 0 failed | 0 skipped | 2 error | 2 info"
+    assert last_line(result.stdout.str()) == line
+    reports = fake_suite.path / "reports"
+    doc = load_json(reports / "conformance.json")
+    assert validation_errors(doc) == []
+    by_id = results_by_id(doc)
+    assert {k: (v["status"], v["level"]) for k, v in by_id.items()} == {
+        "HS-DNS-006": ("info", "INFO"),  # by the catalogue level
+        "HS-DNS-007": ("info", "INFO"),  # by the marker alone (the id is not in the catalogue)
+        "HS-DNS-008": ("error", "INFO"),
+        "HS-DNS-010": ("error", "INFO"),
+    }
+    relabelled = by_id["HS-DNS-008"]["items"][0]  # the suite reports it as a set-up error; it ran in the call
+    assert relabelled["phase"] == "call" and by_id["HS-DNS-008"]["message"].startswith("call error: RuntimeError")
+    assert by_id["HS-DNS-007"]["in_catalogue"] is False
+    message = by_id["HS-DNS-010"]["message"]
+    assert message.startswith("harness error: an INFO case never fails") and "an INFO check tripped" in message
+    assert by_id["HS-DNS-010"]["matches_expectation"] is False
+    assert doc["summary"]["verdict"] == "not conformant" and doc["summary"]["unexpected"] == 2
+    root = ET.parse(reports / "junit.xml").getroot()
+    failing = next(c for c in root.iter("testcase") if "HS-DNS-010" in c.get("name", ""))
+    assert failing.find("failure") is not None  # pytest's JUnit verdict untouched ...
+    props = {p.get("name"): p.get("value") for p in failing.iter("property")}
+    assert props["conformance_status"] == "error"  # ... the hsdns property says what it is
+    allure_results = map(load_json, (reports / "allure-results").glob("*-result.json"))
+    allure = {r["fullName"].rsplit("#", 1)[-1]: r for r in allure_results}
+    tags = {name: [lb["value"] for lb in r["labels"] if lb["name"] == "tag"] for name, r in allure.items()}
+    assert tags["test_info_by_catalogue"].count("info") == 1
+    assert tags["test_info_by_marker"].count("info") == 1
+    assert allure["test_info_by_catalogue"]["status"] == "passed"
+    assert allure["test_info_that_reports_a_failure"]["status"] == "broken"  # a harness error, as in the reports

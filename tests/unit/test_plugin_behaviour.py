@@ -40,9 +40,9 @@ def cluster_facts() -> ClusterFacts:
 def test_infrastructure_error_in_a_test_body_is_an_error_not_a_failure(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text(FAKE_FACTS)
     (tmp_path / "test_x.py").write_text(
-        "from fixtures.verdict import InfrastructureError, DnsMismatch\n"
-        "def test_infra():\n    raise InfrastructureError('exec failed: no exec found')\n"
-        "def test_dns():\n    raise DnsMismatch('-> requirement')\n"
+        "from fixtures.verdict import HarnessError, DnsViolation\n"
+        "def test_infra():\n    raise HarnessError('exec failed: no exec found')\n"
+        "def test_dns():\n    raise DnsViolation('-> requirement')\n"
         "import pytest\n"
         "@pytest.mark.case('HS-DNS-002')\n"
         "def test_precondition():\n    assert False, 'precondition: 3 ready endpoints'\n"

@@ -10,6 +10,10 @@ from fixtures.reporting import set_run_info
 pytest_plugins = ["fixtures.reporting.plugin"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "info: INFO case (fixtures.plugin registers it in the real suite)")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cluster_facts(pytestconfig: pytest.Config) -> None:
     set_run_info(
@@ -35,4 +39,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rep = yield
     if rep.failed and call.when == "call":
         rep.sections.append(("hsdns objects (Service, EndpointSlices, pods)", "kind: Service\nmetadata: {name: web}\n"))
+        if call.excinfo is not None and call.excinfo.errisinstance(RuntimeError):
+            rep.when = "setup"  # as fixtures.plugin reports a harness error raised in a test body: an error
     return rep

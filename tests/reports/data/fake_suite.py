@@ -52,5 +52,11 @@ def test_transports(transport: str, record_property: Callable[[str, object], Non
     record_property("evidence", {**EVIDENCE, "time_to_converge_s": 2.5 if transport == "tcp" else 0.5})
 
 
+@pytest.mark.case("HS-DNS-006")
+@pytest.mark.info  # what @case applies to a catalogue INFO entry
+def test_info_observation(record_property: Callable[[str, object], None]) -> None:
+    record_property("evidence", {"requirement": "observe the fallback names", "observed": ["10-244-0-5"]})
+
+
 def test_without_case_id() -> None:
     pass
