@@ -23,7 +23,7 @@ def _port(name: str | None, port: int, target: int | str, protocol: str = "TCP")
 @case("HS-DNS-013")
 @on_seed(lambda v: Dns.checks(v.srv_name("http", "tcp"), "SRV", v.expect_srv("http")))
 def test_srv_has_one_record_per_ready_endpoint_with_endpoint_port(seeded: Seeded, evidence: Evidence) -> None:
-    svc = seeded.namespace.core.read_namespaced_service(SVC, seeded.namespace.name)
+    svc = seeded.namespace.core.read_namespaced_service(seeded.view.service, seeded.namespace.name)
     evidence.info["service_ports"] = [f"{p.name}/{p.protocol}/{p.port}->{p.target_port}" for p in svc.spec.ports]
     evidence.info["note"] = "expected port = EndpointSlice port (resolved targetPort), see behaviour row 22"
     seeded.judge()

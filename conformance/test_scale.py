@@ -58,13 +58,17 @@ def scale(kube_api: k8s.ApiClient, hsdns_settings: Settings, cluster_facts: Clus
         unsupported(f"the nodes the scale scenario may use have room for {capacity} pods, it needs {n}: place it "
                     "with --scale-node-selector/--scale-tolerations or lower --scale-replicas")
     core = k8s.CoreV1Api(kube_api)
-    name = namespace_name(run_id, worker_id_hsdns, "scale")
-    create_namespace(core, name, run_id, worker_id_hsdns, "scale")
+    shared = hsdns_settings.namespace
+    name = shared or namespace_name(run_id, worker_id_hsdns, "scale")
+    if shared is None:
+        create_namespace(core, name, run_id, worker_id_hsdns, "scale")
     ns = CaseNamespace(kube_api, hsdns_settings, name, cluster_facts.cluster_domain, case_id="HS-DNS-039",
                        run_id=run_id)
+    labels = {"app": SVC}
     try:
-        ns.headless_service(SVC, ports=[{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}])
-        ns.statefulset("web", service_name=SVC, replicas=n,
+        ns.headless_service(SVC, ports=[{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+                            selector=labels)
+        ns.statefulset("web", service_name=SVC, replicas=n, labels=labels,
                        placement=(hsdns_settings.scale_node_selector, hsdns_settings.scale_tolerations))
         timeout = max(hsdns_settings.rollout_timeout, n * 0.3)
         with ns._rollout():
@@ -76,7 +80,10 @@ def scale(kube_api: k8s.ApiClient, hsdns_settings: Settings, cluster_facts: Clus
                      f"{n // 100} slices", observed=slices)
         yield ScaleWorkload(ns, n, time.monotonic(), slices, ns.rollout_s)
     finally:
-        delete_namespace(core, name, hsdns_settings.rollout_timeout, wait=False)
+        if shared is None:
+            delete_namespace(core, name, hsdns_settings.rollout_timeout, wait=False)
+        else:
+            ns.delete_created(max(hsdns_settings.rollout_timeout, n * 0.3))
 
 
 def _note(evidence: Evidence, sc: ScaleWorkload) -> None:

@@ -29,6 +29,7 @@ def local_resolver(kube_api: k8s.ApiClient, hsdns_settings: Settings, namespace:
                    cluster_facts: ClusterFacts) -> Iterator[Resolver]:
     """A resolver pod in the case's namespace (its resolv.conf search list starts with that namespace)."""
     res = Resolver(kube_api, hsdns_settings, namespace.name, cluster_facts.dns_server, cluster_facts.dns_port)
+    namespace.adopt("Pod", res.name)  # the case's own: deleted with the case's objects
     try:
         yield res.start()
     finally:
