@@ -7,7 +7,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: system-deps setup build cluster-up cluster-down cluster-status conformance test lint unit faults flaky clean
+.PHONY: system-deps setup build cluster-up cluster-down cluster-status conformance test lint unit faults flaky upstream-dns-e2e clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -57,6 +57,11 @@ faults: setup
 # Flakiness benchmark: the healthy suite N times against the local cluster.
 flaky: setup
 	scripts/with-local-cluster.sh $(VPY) -m faults flaky -n $(or $(N),20) -- -n 4 $(PYTEST_ARGS)
+
+# Outside check (issue 8): the upstream [sig-network] DNS e2e tests (e2e.test of the pinned
+# release, built on demand) against the local cluster; reports/upstream-dns-e2e/. Not in `make test`.
+upstream-dns-e2e: setup
+	scripts/upstream-dns-e2e.sh $(UPSTREAM_E2E_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -382,9 +382,9 @@ class E2E(Kubernetes):
                  self.build_dir, env, self.log)
 
 
-# CoreDNS as the agnhost image ships it at /coredns (upstream: a stock release; the DNS e2e tests
-# run it with a Corefile using `hosts`): the control plane's plugin list plus what those use.
-E2E_COREDNS_EXTRA_PLUGINS = ("hosts",)
+# CoreDNS as the agnhost image ships it at /coredns (upstream: a stock release, every plugin; the DNS
+# e2e tests run it with Corefiles using `hosts` and `forward`): the cluster's plugin list plus those.
+E2E_COREDNS_EXTRA_PLUGINS = ("forward", "hosts")
 
 
 def e2e_components(cache: Path | None = None) -> list[Component]:

@@ -10,9 +10,10 @@ and host processes only ever talk to 127.0.0.0/8. Three kinds of crossing:
 * **API server to kubelets, outward** (exec, logs, port-forward, node proxy): the API server's
   egress selector sends every connection to a node through an HTTP CONNECT proxy on a Unix socket
   (the konnectivity model, ``EgressSelectorConfiguration`` with ``HTTPConnect`` over ``uds``).
-  Targets inside the node network are dialled inside the namespace; ``localhost`` targets (the
-  KWOK nodes) on the host's loopback; real node names map to their node IPs; anything else is
-  refused with 403 and logged, so nothing is dialled off the machine.
+  Targets inside the node network or the real nodes' pod network (``pods/proxy``,
+  ``services/proxy``: the API server dials a pod IP, as on any cluster) are dialled inside the
+  namespace; ``localhost`` targets (the KWOK nodes) on the host's loopback; real node names map to
+  their node IPs; anything else is refused with 403 and logged, so nothing is dialled off the machine.
 * **DNS for host clients**: ``127.0.0.1:D`` (UDP and TCP) forwards to the ``kube-dns`` Service
   address inside the namespace, where kube-proxy's DNAT sends it to a CoreDNS pod, the way any
   pod reaches DNS.
@@ -34,10 +35,12 @@ import threading
 import time
 from pathlib import Path
 
-from .netns import NODE_NET_V4, NODE_NET_V6, Namespace
+from .netns import NODE_NET_V4, NODE_NET_V6, REAL_POD_CIDR_V4, REAL_POD_CIDR_V6, Namespace
 
 log = logging.getLogger("gateway")
 NODE_NETS = (ipaddress.ip_network(NODE_NET_V4), ipaddress.ip_network(NODE_NET_V6))
+# Pods of the real nodes: the API server's pod and service proxy (and webhooks) dial pod IPs.
+POD_NETS = (ipaddress.ip_network(REAL_POD_CIDR_V4), ipaddress.ip_network(REAL_POD_CIDR_V6))
 BUF = 65536
 
 
@@ -118,12 +121,12 @@ class Gateway:
         ip = ipaddress.ip_address(host)  # ValueError for names we do not know
         if ip.is_loopback:
             return socket.create_connection((str(ip), port), timeout=10)
-        if any(ip in net for net in NODE_NETS):
+        if any(ip in net for net in (*NODE_NETS, *POD_NETS)):
             s = self.ns.socket(_family(str(ip)), socket.SOCK_STREAM)
             s.settimeout(10)
             s.connect((str(ip), port))
             return s
-        raise PermissionError(f"{host}:{port} is neither loopback nor in the node network")
+        raise PermissionError(f"{host}:{port} is neither loopback nor in the node or pod network")
 
     def connect_proxy(self, conn: socket.socket) -> None:
         head = b""

@@ -4,7 +4,7 @@ Pod, Service and node addresses of a real node never touch the host's network: t
 one network namespace per local-cluster run (``ip netns add``), whose only interfaces are its own
 loopback and the bridges and veths the CNI plugins create for pods. It has no route off the
 machine: no interface in it is connected to the host. Host processes that must cross the boundary
-(the API server reaching a kubelet, the kubelet reaching the API server) do so through
+(the API server reaching a kubelet or a pod, the kubelet reaching the API server) do so through
 ``localcluster.gateway``, which holds sockets on both sides; nothing is routed.
 
 Addresses inside the namespace (all on its loopback, so they exist before any pod does):
