@@ -24,6 +24,7 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "pod_exec": ("", "pods/exec"),
     "service": ("", "services"),
     "config_map": ("", "configmaps"),
+    "event": ("", "events"),
     "endpoint_slice": ("discovery.k8s.io", "endpointslices"),
     "stateful_set": ("apps", "statefulsets"),
     "stateful_set_scale": ("apps", "statefulsets/scale"),
