@@ -6,7 +6,7 @@
 #   HSDNS_RESULTS_DIR          where reports go (default /tmp/results; an emptyDir in job.yaml)
 #   SONOBUOY_RESULTS_DIR       set by Sonobuoy (default /tmp/sonobuoy/results when that directory exists)
 #   HSDNS_HOLD_RESULTS_S       keep the pod alive this long after the run so `kubectl cp` can fetch reports
-#   HSDNS_PYTEST_ARGS          extra pytest arguments (e.g. "-n 4 -m 'not slow'")
+#   HSDNS_PYTEST_ARGS          extra pytest arguments (e.g. "-n 4 -m 'not slow'"; quotes as in a shell)
 #   HSDNS_*                    every suite option has an environment twin (see `pytest --help`)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,8 +47,14 @@ KUBECONFIG
     export HSDNS_KUBECONFIG="$kubeconfig"
 fi
 
+# The installed suite (`hsdns run`, which also reads HSDNS_PYTEST_ARGS, split like a shell line, so
+# -k "HS-DNS-002 or HS-DNS-013" works); a source tree without it runs in place (plain word splitting).
 # shellcheck disable=SC2086  # HSDNS_PYTEST_ARGS is a list of words on purpose
-python -m pytest conformance -p no:cacheprovider --basetemp "${TMPDIR:-/tmp}/hsdns-pytest" ${HSDNS_PYTEST_ARGS:-}
+if command -v hsdns >/dev/null 2>&1; then
+    hsdns run -p no:cacheprovider --basetemp "${TMPDIR:-/tmp}/hsdns-pytest"
+else
+    python -m pytest conformance -p no:cacheprovider --basetemp "${TMPDIR:-/tmp}/hsdns-pytest" ${HSDNS_PYTEST_ARGS:-}
+fi
 rc=$?
 
 # The logs carry the evidence even when nobody copies the files out.
@@ -58,7 +64,9 @@ fi
 
 if [[ -n "$sonobuoy_dir" ]]; then
     tarball="$sonobuoy_dir/hsdns-results.tar.gz"
-    tar -czf "$tarball" -C "$sonobuoy_dir" --exclude "$(basename "$tarball")" --exclude done .
+    # written beside, then moved in: tar must not read the directory it is writing into
+    tar -czf "${TMPDIR:-/tmp}/hsdns-results.tar.gz" -C "$sonobuoy_dir" --exclude "$(basename "$tarball")" --exclude done .
+    mv "${TMPDIR:-/tmp}/hsdns-results.tar.gz" "$tarball"
     printf '%s' "$tarball" >"$sonobuoy_dir/done"
 fi
 

@@ -432,6 +432,59 @@ def build_e2e(cache: Path | None = None, log: Callable[[str], None] = print) -> 
     return {b: c.bin_dir / b for c in comps for b in c.binaries}
 
 
+
+# --- sonobuoy (issue 14): built on demand only, never by build_all() / `up` ------------------------
+
+class Sonobuoy(Component):
+    """The ``sonobuoy`` CLI (``go install github.com/vmware-tanzu/sonobuoy@v<pin>``, whose go.mod has no
+    replaces). The same binary is the aggregator and the worker inside the cluster, so it is also the
+    one input of the aggregator image (``localcluster.images.SONOBUOY``). The version the binary reports
+    is stamped like upstream's Makefile does (``pkg/buildinfo.Version``)."""
+
+    MODULE = "github.com/vmware-tanzu/sonobuoy"
+
+    def prepare(self, env: dict[str, str]) -> None:
+        # A module of its own with a `tool` line (not `go install pkg@version`: that asks the proxy for the
+        # module's version list to check deprecations, which the proxy refuses for this module).
+        _write(self.build_dir / "go.mod",
+               f"module local.invalid/sonobuoy\n\ngo 1.24.0\n\nrequire {self.MODULE} v{self.version}\n\n"
+               f"tool {self.MODULE}\n")
+        _run(["go", "mod", "tidy"], self.build_dir, env, self.log)
+
+    def compile(self, env: dict[str, str]) -> None:
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        ldflags = (f"-s -w -X {self.MODULE}/pkg/buildinfo.Version=v{self.version} "
+                   f"-X {self.MODULE}/pkg/buildinfo.GitSHA=v{self.version}")
+        _run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(self.bin_dir / "sonobuoy"), self.MODULE],
+             self.build_dir, env, self.log)
+
+
+def sonobuoy_component(cache: Path | None = None) -> Component:
+    return Sonobuoy("sonobuoy", str(load_pins()["sonobuoy"]["version"]), ("sonobuoy",), cache or cache_dir())
+
+
+def build_sonobuoy(cache: Path | None = None, log: Callable[[str], None] = print) -> Path:
+    """Build the pinned ``sonobuoy`` binary if missing (stamp ``build.json`` as for the cluster) and return
+    its path. Not part of :func:`components`: ``up`` never builds it."""
+    c = sonobuoy_component(cache)
+    if not c.is_built():
+        log(f"go: {check_go(str(load_pins()['go']['min_version']))}")
+        env = go_env(c.cache)
+        c.log.unlink(missing_ok=True)
+        t0 = time.monotonic()
+        c.prepare(env)
+        prep_s = time.monotonic() - t0
+        log(f"  sonobuoy {c.version}: dependencies ready in {prep_s:.0f}s; compiling ...")
+        t1 = time.monotonic()
+        c.compile(env)
+        compile_s = time.monotonic() - t1
+        record = {"version": c.version, "prepare_seconds": round(prep_s, 1), "compile_seconds": round(compile_s, 1),
+                  "sizes_bytes": {b: (c.bin_dir / b).stat().st_size for b in c.binaries},
+                  "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "go": check_go("1.0")}
+        c.stamp.write_text(json.dumps(record, indent=2) + "\n")
+        log(f"  sonobuoy {c.version}: built in {compile_s:.0f}s -> {c.bin_dir}")
+    return c.bin_dir / "sonobuoy"
+
 if __name__ == "__main__":
     try:
         build_all()
