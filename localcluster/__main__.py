@@ -1,4 +1,4 @@
-"""CLI: python -m localcluster up|down|status|env|build."""
+"""CLI: python -m localcluster up|down|status|env|build|restart."""
 
 from __future__ import annotations
 
@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every process by its PID and remove the run directory")
     sub.add_parser("status", help="health, PID and RSS of each component")
     sub.add_parser("env", help="print export lines for KUBECONFIG and HSDNS_DNS_SERVER")
+    p_restart = sub.add_parser("restart", help="stop one control-plane process by its PID and start it again with "
+                                               "the same command line; wait until healthy")
+    p_restart.add_argument("component", choices=cluster.RESTARTABLE)
+    sub.add_parser("push-images", help="build the missing real-node images and push them into the running "
+                                       "cluster's registry (images added since `up`)")
     p_build = sub.add_parser("build", help="only build the missing binaries and images")
     p_build.add_argument("--no-images", action="store_true", help="binaries only (no real-node images)")
     args = ap.parse_args(argv)
@@ -75,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
             print("use it:  eval \"$(python -m localcluster env)\"")
         elif args.cmd == "down":
             cluster.down()
+        elif args.cmd == "push-images":
+            for ref, pushed in cluster.push_local_images(print):
+                print(f"{ref}\t{'pushed' if pushed else 'already there'}")
+        elif args.cmd == "restart":
+            old, new, secs = cluster.restart(args.component)
+            print(f"restarted {args.component} (pid {old} -> {new}), healthy {secs}s after the stop")
         elif args.cmd in ("status", "env"):
             loaded = cluster.State.load(run_dir())
             if loaded is None:

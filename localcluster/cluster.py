@@ -31,6 +31,9 @@ from .pki import PKI, create_pki, issue_client_cert, write_client_kubeconfig, wr
 # The control plane's start order (real-node components are named per node: containerd-0,
 # kubelet-0, ...). `down` stops every recorded process in the reverse of its start order.
 ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "coredns", "podsim")
+# Control-plane host processes `python -m localcluster restart` may stop and start again; `up` records the
+# argv and working directory of each in state.json (their environment is not set by `up`: it is inherited).
+RESTARTABLE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # Ports inside the network namespace (it is the run's own, so fixed numbers never collide).
 KUBELET_PORT = 10250
 KUBELET_HEALTHZ_PORT = 10350
@@ -57,6 +60,8 @@ class State:
     netns: str | None = None
     real_nodes: list[str] = field(default_factory=list)
     image_registry: str | None = None
+    # how the RESTARTABLE components were started: {"argv": [...], "cwd": "..."} (for `restart`)
+    launches: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: Path) -> State | None:
@@ -146,6 +151,7 @@ class Launcher:
         self.pids: dict[str, int] = {}
         self.expects: dict[str, str] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.launches: dict[str, dict[str, Any]] = {}
         self.bins = binary_paths()
         self.on_start = on_start
 
@@ -165,6 +171,8 @@ class Launcher:
         self.procs[name] = proc
         self.pids[name] = proc.pid
         self.expects[name] = expect or default_expect(name)
+        if name in RESTARTABLE and env is None:
+            self.launches[name] = {"argv": list(argv), "cwd": str(self.dir)}
         (self.dir / "pids").mkdir(exist_ok=True)
         (self.dir / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n")
         if self.on_start is not None:
@@ -283,7 +291,7 @@ def up(settings: cfg.Settings, say: Callable[[str], None] = print) -> State:
     state = State(run_dir=str(directory), kubeconfig=str(kubeconfig), dns_server=dns_server,
                   ports=asdict(ports), pids={}, settings=asdict(settings), started_at=time.time())
     launcher = Launcher(directory, settings, say, on_start=state.save)
-    state.pids, state.expects = launcher.pids, launcher.expects
+    state.pids, state.expects, state.launches = launcher.pids, launcher.expects, launcher.launches
     state.save()
     try:
         _start_all(launcher, state, ports, pki, kubeconfig, settings, images)
@@ -301,6 +309,21 @@ def build_local_images(say: Callable[[str], None]) -> dict[str, Path]:
     from . import images
 
     return images.build_all_images(log=say)
+
+
+def push_local_images(say: Callable[[str], None]) -> list[tuple[str, bool]]:
+    """Build what is missing of ``images.RECIPES`` and push it into the running cluster's registry (inside
+    its network namespace), as ``up`` does: for images added after the cluster started. Returns
+    ``[(reference, pushed)]`` (False: the registry already had it)."""
+    from .images import push_all
+
+    state = State.load(run_dir())
+    if state is None:
+        raise ClusterError("local cluster is not running (start it with: python -m localcluster up)")
+    if state.netns is None or not state.image_registry:
+        raise ClusterError("the local cluster has no real node, hence no image registry (up --real-nodes 1)")
+    results = push_all(build_local_images(say), state.image_registry, nn.prefix(state.netns), log=say)
+    return [(r.reference, r.pushed) for r in results]
 
 
 def _start_all(launcher: Launcher, state: State, ports: cfg.Ports, pki: PKI, kubeconfig: Path,
@@ -675,6 +698,50 @@ def stop_everything(state: State | None, directory: Path, say: Callable[[str], N
         realnode.sweep_host_paths(directory, name, sandboxes, sole_run=not others, say=say, container_ids=containers,
                                   sockets=sockets)
     return stopped
+
+
+def restart(name: str, say: Callable[[str], None] = print, timeout: float = 120.0) -> tuple[int, int, float]:
+    """Stop one control-plane host process by its recorded PID and start it again with the argv and working
+    directory `up` recorded (the environment is inherited, as at `up`); wait until it is healthy.
+    Returns (old pid, new pid, seconds from the stop until healthy)."""
+    directory = run_dir()
+    state = State.load(directory)
+    if state is None:
+        raise ClusterError("local cluster is not running (start it with: python -m localcluster up)")
+    if name not in RESTARTABLE:
+        raise ClusterError(f"restart supports the control-plane host processes {', '.join(RESTARTABLE)}, "
+                           f"not {name!r}")
+    launch = state.launches.get(name)
+    if launch is None:
+        raise ClusterError(f"state.json of {directory} records no command line for {name} (the cluster was started "
+                           "by an older localcluster). Fix: python -m localcluster down, then up")
+    old = state.pids.get(name, 0)
+    t0 = time.monotonic()
+    stop_processes(state, say, only=[name])
+    log = directory / "logs" / f"{name}.log"
+    with log.open("ab") as logf:
+        logf.write(f"\n--- restarted by `python -m localcluster restart {name}` at {time.ctime()} ---\n".encode())
+        logf.flush()
+        proc = subprocess.Popen(launch["argv"], cwd=launch["cwd"], stdout=logf, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    state.pids[name] = proc.pid
+    (directory / "pids").mkdir(exist_ok=True)
+    (directory / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n")
+    state.save()
+    check = health_checks(state)[name]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ClusterError(f"{name} exited after the restart (exit {proc.returncode}). Last lines of {log}:\n"
+                               f"{log_tail(log)}")
+        try:
+            if check():
+                return old, proc.pid, round(time.monotonic() - t0, 2)
+        except (OSError, urllib.error.URLError, ssl.SSLError):
+            pass
+        time.sleep(0.2)
+    raise ClusterError(f"{name} did not become healthy within {timeout:.0f}s of the restart. Last lines of {log}:\n"
+                       f"{log_tail(log)}")
 
 
 def down(say: Callable[[str], None] = print) -> None:

@@ -1,0 +1,7 @@
+"""``python -m monitor``."""
+
+import sys
+
+from monitor import main
+
+sys.exit(main())
