@@ -6,9 +6,6 @@ kubelet wrote for it. On simulated nodes (KWOK) exec runs outside the pod, so th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from kubernetes import client as k8s
 
 from fixtures.catalogue import case
@@ -22,18 +19,6 @@ from fixtures.options import Settings
 from fixtures.polling import poll_until
 from fixtures.scenarios import SVC, SearchRunner, seed
 from fixtures.verdict import Evidence, HarnessError, require
-
-
-@pytest.fixture
-def local_resolver(kube_api: k8s.ApiClient, hsdns_settings: Settings, namespace: CaseNamespace,
-                   cluster_facts: ClusterFacts) -> Iterator[Resolver]:
-    """A resolver pod in the case's namespace (its resolv.conf search list starts with that namespace)."""
-    res = Resolver(kube_api, hsdns_settings, namespace.name, cluster_facts.dns_server, cluster_facts.dns_port)
-    namespace.adopt("Pod", res.name)  # the case's own: deleted with the case's objects
-    try:
-        yield res.start()
-    finally:
-        res.close()
 
 
 @case("HS-DNS-028")

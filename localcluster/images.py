@@ -119,6 +119,20 @@ class ExtraFile:
 
 
 @dataclass(frozen=True)
+class ExtraTree:
+    """A directory (the build input ``source``, a path given in ``inputs``) copied into the image at ``path``:
+    regular files keep their mode bits, symlinks stay symlinks, owners are root. For file trees a recipe
+    cannot list one by one, e.g. the Python packages of the suite image."""
+
+    path: str
+    source: str
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/") or self.path.rstrip("/") != self.path or ".." in self.path.split("/"):
+            raise ValueError(f"extra tree path must be absolute and normalised: {self.path!r}")
+
+
+@dataclass(frozen=True)
 class ImageRecipe:
     """How to build one image. ``repository`` is the path under a registry (``e2e-test-images/agnhost``)."""
 
@@ -132,6 +146,7 @@ class ImageRecipe:
     # Shell commands run by mmdebstrap's extract hook with "$1" = the rootfs (on the host, as root).
     hooks: tuple[str, ...] = ()
     files: tuple[ExtraFile, ...] = ()
+    trees: tuple[ExtraTree, ...] = ()
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
     user: int = 0
@@ -253,6 +268,46 @@ PYTHON_NOSH = ImageRecipe(
     env=(("PATH", DEFAULT_PATH), ("HOME", "/tmp"), ("LANG", "C.UTF-8")),
 )
 
+
+def _musl_getent_hooks(source: Path) -> tuple[str, ...]:
+    """Compile our own getent (``localcluster/musl_getent.c``) inside the rootfs with Debian's musl-gcc,
+    linked against musl's libc.so, then link busybox's applets. The source goes into the hook itself
+    (a quoted here-document), so the recipe's cache key changes with it."""
+    try:
+        text = source.read_text()
+    except OSError:
+        text = ""
+    if not text or "\nHSDNS_GETENT_C\n" in f"\n{text}\n":
+        return (f"echo 'the source {source.name} is missing or unusable' >&2; exit 1",)
+    return (
+        'mkdir -p "$1/tmp" "$1/usr/local/bin"',
+        "cat > \"$1/tmp/hsdns-getent.c\" <<'HSDNS_GETENT_C'\n" + text.rstrip("\n") + "\nHSDNS_GETENT_C",
+        # musl-gcc (musl-tools) is a shell script: run it with the rootfs's busybox, whose sh is the only one
+        'chroot "$1" /usr/bin/busybox sh /usr/bin/musl-gcc -Os -s -Wall -Werror -o /usr/bin/getent /tmp/hsdns-getent.c',
+        'rm -f "$1/tmp/hsdns-getent.c"',
+        'for a in $("$1/usr/bin/busybox" --list); do ln -sf /usr/bin/busybox "$1/usr/local/bin/$a"; done',
+    )
+
+
+MUSL_GETENT_SOURCE = Path(__file__).with_name("musl_getent.c")
+# The stand-in of the suite's --musl-image default (docker.io/library/alpine:3.21, whose musl-utils getent
+# the musl case runs): musl's libc and dynamic loader (Debian's `musl`, /lib/ld-musl-x86_64.so.1), our own
+# getent compiled against it at build time (gcc and musl-tools are in the rootfs only while building:
+# `keep` leaves them out of the layer), and busybox as the shell. User 0, as Alpine's.
+MUSL = ImageRecipe(
+    "library/alpine", "3.21",
+    packages=("musl", "musl-dev", "musl-tools", "busybox-static"),
+    keep=("bin", "lib", "usr/bin/busybox", "usr/bin/getent", "usr/local/bin/*", "usr/lib/ld-musl-x86_64.so.1",
+          "usr/lib/x86_64-linux-musl/libc.so", "etc/ld-musl-x86_64.path", "usr/share/doc/musl/copyright",
+          "usr/share/doc/busybox-static/copyright"),
+    hooks=_musl_getent_hooks(MUSL_GETENT_SOURCE),
+    files=(*_etc([ROOT, NOBODY], [("root", 0), ("nogroup", 65534)], net=False),
+           ExtraFile("/etc/hosts", content=HOSTS),
+           ExtraFile("/usr/bin/sh", mode=0o777, link="busybox")),
+    cmd=("/bin/sh",),
+    user=0,
+)
+
 # Short names for the CLI and callers; the repository paths are what the suite's images rewrite to.
 RECIPES: dict[str, ImageRecipe] = {
     "pause": PAUSE,
@@ -260,6 +315,7 @@ RECIPES: dict[str, ImageRecipe] = {
     "agnhost": AGNHOST,
     "coredns": COREDNS,
     "python-nosh": PYTHON_NOSH,
+    "musl": MUSL,
 }
 
 
@@ -383,6 +439,36 @@ def resolve_files(recipe: ImageRecipe, inputs: Mapping[str, Path] | None = None)
     return out
 
 
+def tree_files(recipe: ImageRecipe, inputs: Mapping[str, Path] | None = None) -> list[tuple[ExtraFile, Path | None]]:
+    """Every file and symlink of the recipe's :class:`ExtraTree` inputs as extra files (sorted by image path)."""
+    inputs = inputs or {}
+    out: list[tuple[ExtraFile, Path | None]] = []
+    for tree in recipe.trees:
+        src = inputs.get(tree.source)
+        if src is None or not Path(src).is_dir():
+            raise ImageError(f"image {recipe.reference} needs the directory input {tree.source!r} for {tree.path}")
+        base = Path(src)
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(base).as_posix()
+            dest = f"{tree.path}/{rel}"
+            if path.is_symlink():
+                out.append((ExtraFile(dest, mode=0o777, link=os.readlink(path)), None))
+            elif path.is_file():
+                mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+                out.append((ExtraFile(dest, mode=mode, source=tree.source), path))
+    return sorted(out, key=lambda fs: fs[0].path)
+
+
+def trees_digest(recipe: ImageRecipe, inputs: Mapping[str, Path] | None = None) -> str:
+    """sha256 over every tree member's image path, mode and content (or link target)."""
+    h = hashlib.sha256()
+    for f, src in tree_files(recipe, inputs):
+        h.update(f"{f.path}\0{f.mode}\0{f.link or ''}\0".encode())
+        if src is not None:
+            h.update(_sha256_file(src).encode())
+    return h.hexdigest()
+
+
 def recipe_digest(recipe: ImageRecipe, inputs: Mapping[str, Path] | None = None, *,
                   mirrors: Sequence[str] | None = None, memo: Path | None = None) -> str:
     """Hex sha256 over everything that decides the image: recipe, apt sources, extra files' content."""
@@ -411,6 +497,8 @@ def recipe_digest(recipe: ImageRecipe, inputs: Mapping[str, Path] | None = None,
         "files": files,
         "config": image_config_fields(recipe),
     }
+    if recipe.trees:  # only then: the digests (and cached images) of recipes without trees stay as they were
+        material["trees"] = {"paths": [t.path for t in recipe.trees], "sha256": trees_digest(recipe, inputs)}
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -757,7 +845,8 @@ def build_image(recipe: ImageRecipe, cache: Path | None = None, inputs: Mapping[
                 name, _, version = line.partition("\t")
                 packages[name] = version
         layer = work / "layer.tar"
-        diff_id = write_layer(layer, rootfs, files, keep=recipe.keep, drop=recipe.drop)
+        diff_id = write_layer(layer, rootfs, [*files, *tree_files(recipe, inputs)], keep=recipe.keep,
+                              drop=recipe.drop)
         if rootfs is not None:
             rootfs.unlink()
         tmp_tar = work / "image.tar"
@@ -777,6 +866,8 @@ def build_image(recipe: ImageRecipe, cache: Path | None = None, inputs: Mapping[
             "mirrors": list(mirrors) if recipe.packages else [],
             "packages": packages,
             "files": {f.path: _describe(f, src, images / "file-digests.json") for f, src in files},
+            **({"trees": {t.path: f"{len(tree_files(replace(recipe, trees=(t,)), inputs))} files from "
+                                  f"{(inputs or {}).get(t.source)}" for t in recipe.trees}} if recipe.trees else {}),
             "config": image_config_fields(recipe),
         }
         tmp_tar.replace(tar)

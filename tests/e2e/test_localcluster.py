@@ -19,6 +19,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.reversename
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -243,3 +244,37 @@ def test_finalizer_keeps_a_terminating_pod(api: client.ApiClient, namespace: str
     core.patch_namespaced_pod("held", namespace, {"metadata": {"finalizers": None}})
 
     poll(lambda: pod_gone(core, namespace, "held"), 20, "the pod to go once its finalizer is removed")
+
+
+def test_dual_stack_kwok_pods_get_an_ipv6_address_that_dns_answers(api: client.ApiClient,
+                                                                   dns_server: tuple[str, int],
+                                                                   namespace: str) -> None:
+    """--dual-stack: podsim gives every KWOK pod an IPv6 address next to its IPv4 one (the CNI's job), and
+    the per-pod names of a PreferDualStack headless Service answer AAAA with it and ip6.arpa PTR names it."""
+    core = client.CoreV1Api(api)
+    dns_ips = list(core.read_namespaced_service("kube-dns", "kube-system").spec.cluster_ips or [])
+    if not any(":" in ip for ip in dns_ips):
+        pytest.skip(f"the local cluster is single-stack (kube-dns {dns_ips}): start it with --dual-stack")
+    seed(api, namespace, replicas=2)
+    core.patch_namespaced_service("my-headless-service", namespace, {"spec": {"ipFamilyPolicy": "PreferDualStack"}})
+
+    def both_families() -> dict[str, list[str]] | None:
+        pods = core.list_namespaced_pod(namespace, label_selector="app=web").items
+        ips = {p.metadata.name: [i.ip for i in (p.status.pod_ips or [])] for p in pods}
+        return ips if len(ips) == 2 and all(len(v) == 2 for v in ips.values()) else None
+
+    ips, _ = poll(both_families, 60, "2 pods with an IPv4 and an IPv6 address")
+    for name, (v4, v6) in ips.items():
+        assert v4.startswith("10.244.") and v6.startswith("fd00:10:244:"), (name, v4, v6)
+    svc = f"my-headless-service.{namespace}.svc.{ZONE}."
+
+    def answered() -> bool | None:
+        for name, (_, v6) in ips.items():
+            if answers(query(dns_server, f"{name}.{svc}", "AAAA")) != {v6}:
+                return None
+            ptr = dns.reversename.from_address(v6).to_text()
+            if answers(query(dns_server, ptr, "PTR")) != {f"{name}.{svc}"}:
+                return None
+        return True
+
+    poll(answered, 30, "AAAA and ip6.arpa PTR of the per-pod names")

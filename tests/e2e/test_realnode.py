@@ -11,6 +11,7 @@ namespace (by pods, or by the local cluster's own sockets created there), never 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -139,6 +140,57 @@ def test_a_real_pod_runs_restricted_and_reaches_dns_through_the_service_vip(
     assert "ndots:5" in result["resolv"]
     assert result["a"] == "10.96.0.1", "kubernetes.default answered through the kube-dns VIP"
     assert result["getent"] == ["10.96.0.1"], "glibc's resolver uses the search path"
+
+
+PROBE_V6 = """
+import json, socket, struct, sys
+def ask(name, rdtype, server, tcp=False):
+    q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\\0"
+    q += struct.pack(">HH", rdtype, 1)
+    fam = socket.AF_INET6 if ":" in server else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM); s.settimeout(3)
+    if tcp:
+        s.connect((server, 53)); s.sendall(struct.pack(">H", len(q)) + q); r = s.recv(4096)[2:]
+    else:
+        s.sendto(q, (server, 53)); r = s.recv(4096)
+    return {"rcode": r[3] & 15, "answers": struct.unpack(">H", r[6:8])[0], "raw": r.hex()}
+args = json.loads(sys.argv[1])
+print(json.dumps({k: ask(*v) for k, v in args.items()}))
+"""
+
+
+def test_dual_stack_pods_get_both_families_and_reach_dns_over_both_service_ips(
+        api: client.ApiClient, registry: str, restricted_ns: str) -> None:
+    """--dual-stack: the CNI gives a real pod an IPv4 and an IPv6 address, resolv.conf names both kube-dns
+    ClusterIPs, kube-proxy forwards DNS to CoreDNS at the IPv6 VIP over UDP and TCP, and CoreDNS serves
+    ip6.arpa (the PTR of a CoreDNS pod's IPv6 address). Queries run inside the pod."""
+    core = client.CoreV1Api(api)
+    dns_ips = list(core.read_namespaced_service("kube-dns", "kube-system").spec.cluster_ips or [])
+    v6_vips = [ip for ip in dns_ips if ":" in ip]
+    if not v6_vips:
+        pytest.skip(f"the local cluster is single-stack (kube-dns {dns_ips}): start it with --dual-stack")
+    core.create_namespaced_pod(restricted_ns, restricted_pod("probe6", f"{registry}/ubi9/python-311:latest"))
+    pod = poll(lambda: running(core, restricted_ns, "probe6"), 90, "the pod to run")
+    ips = [p.ip for p in pod.status.pod_ips or []]
+    assert len(ips) == 2 and ips[0].startswith("10.245.") and ips[1].startswith("fd00:10:245:"), ips
+    coredns6 = sorted(ip.ip for p in core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
+                      for ip in (p.status.pod_ips or []) if ":" in ip.ip)
+    assert coredns6, "CoreDNS pods have IPv6 addresses"
+    reverse = ".".join(reversed(ipaddress.ip_address(coredns6[0]).exploded.replace(":", ""))) + ".ip6.arpa."
+    kube = "kubernetes.default.svc.cluster.local."
+    plan = {"a-v6-udp": [kube, 1, v6_vips[0]], "a-v6-tcp": [kube, 1, v6_vips[0], True],
+            "ptr6-v4": [reverse, 12, dns_ips[0]], "ptr6-v6": [reverse, 12, v6_vips[0]]}
+    out = stream(core.connect_get_namespaced_pod_exec, "probe6", restricted_ns,
+                 command=["python3", "-c", PROBE_V6, json.dumps(plan)], stdout=True, stderr=True, stdin=False,
+                 tty=False)
+    result = json.loads(out.strip().splitlines()[-1])
+    for key in plan:
+        assert result[key]["rcode"] == 0 and result[key]["answers"] >= 1, (key, result[key])
+    assert bytes.fromhex(result["ptr6-v6"]["raw"]).find(b"kube-dns") > 0, "the PTR names the kube-dns endpoint"
+    resolv = stream(core.connect_get_namespaced_pod_exec, "probe6", restricted_ns, command=["cat", "/etc/resolv.conf"],
+                    stdout=True, stderr=True, stdin=False, tty=False)
+    assert all(f"nameserver {ip}" in resolv for ip in dns_ips), resolv
 
 
 def test_a_root_image_is_refused_by_the_kubelet_without_run_as_user(

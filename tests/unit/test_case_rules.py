@@ -74,6 +74,20 @@ def test_cases_publishing_hand_made_addresses_never_share_them() -> None:
     assert all(ip.startswith("198.1") for ips in blocks.values() for ip in ips)
 
 
+def test_two_runs_on_one_cluster_rarely_publish_the_same_hand_made_addresses() -> None:
+    """Defect: only the second octet (two choices) told runs apart, so a monitor beside a suite run published
+    the same addresses half of the time and each PTR answer named both runs' endpoints."""
+    def block(run: str, count: int) -> set[str]:
+        return set(address_block(_ns(_Core(None), "HS-DNS-063", run), count))
+
+    runs = [f"run-{i}" for i in range(60)]
+    pairs = [(a, b) for i, a in enumerate(runs) for b in runs[i + 1:]]
+    shared = sum(1 for a, b in pairs if block(a, 3) & block(b, 3))
+    assert shared / len(pairs) < 0.05, shared
+    assert all(ip.startswith(("198.18.63.", "198.19.63.")) for r in runs for ip in block(r, 3))
+    assert all(len(block(r, 254)) == 254 for r in runs[:3])
+
+
 class _Answers:
     backend = "fake"
     where = "fake"

@@ -56,6 +56,7 @@ def test_answer_section_and_flags() -> None:
     assert r.rcode == "NOERROR" and r.aa and not r.tc
     assert r.rdata_keys() == {"10.244.0.7", "10.244.1.3"}
     assert r.answer[0].ttl == 5 and r.duration_s == 0.003
+    assert r.size == 150  # ";; MSG SIZE  rcvd: 150": what a size limit (HS-DNS-074) is judged on
     assert Expectation.exactly(["10.244.1.3", "10.244.0.7"], "A").matches(r)
 
 

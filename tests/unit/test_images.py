@@ -306,7 +306,7 @@ def test_build_files_only_image_and_warm_call(tmp_path: Path) -> None:
 def test_recipes_cover_the_suite_defaults() -> None:
     refs = {r.reference for r in images.RECIPES.values()}
     assert {"pause:3.10", "ubi9/python-311:latest", "e2e-test-images/agnhost:2.53",
-            f"coredns:{images.COREDNS.tag}", "hsdns/python-nosh:1"} == refs
+            f"coredns:{images.COREDNS.tag}", "hsdns/python-nosh:1", "library/alpine:3.21"} == refs
     assert "python3.11-minimal" not in images.PYTHON_NOSH.packages
     assert images.find_recipe("ubi9/python-311") is images.PYTHON
     assert images.find_recipe("pause:3.10") is images.PAUSE

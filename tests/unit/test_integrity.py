@@ -36,6 +36,8 @@ def test_a_well_formed_answer_has_no_problem() -> None:
     ({"answer": (Record(NAME, 86400, "A", "10.0.0.1"),)}, "ttl"),
     ({"rcode": "NXDOMAIN", "answer": (), "authority": ()}, "negative-soa"),
     ({"answer": (), "authority": ()}, "negative-soa"),  # NODATA without SOA
+    # an FQDN EndpointSlice as CoreDNS serves it: a CNAME next to the Service name's A records
+    ({"answer": (Record(NAME, 5, "A", "10.0.0.1"), Record(NAME, 5, "CNAME", "backend.example."))}, "cname"),
 ])
 def test_each_rule_names_its_problem(change: dict[str, object], rule: str) -> None:
     problems = RULES.problems(dataclasses.replace(good(), **change))  # type: ignore[arg-type]

@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
-from fixtures.dns.model import Check, Expectation, Query, QueryResult, Record, format_failure, normalise_rdata
+from fixtures.dns.converge import Live, combine
+from fixtures.dns.model import (
+    ANY_RCODE,
+    Check,
+    Expectation,
+    Query,
+    QueryResult,
+    Record,
+    format_failure,
+    normalise_rdata,
+)
 from fixtures.kube.endpoints import EndpointView, endpoints_from_slices
 from fixtures.kube.namespace import namespace_name
 
@@ -111,3 +121,70 @@ def test_namespace_names_are_dns_labels() -> None:
     name = namespace_name("abcdef123456", "gw12", "013-" + "x" * 100)
     assert len(name) <= 63 and name.startswith("hsdns-abcdef-gw12-013-")
     assert namespace_name("abcdef", "m0", "resolver") == "hsdns-abcdef-m0-resolver"
+
+
+SOA_TEXT = "ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 {minimum}"
+
+
+def _negative(rcode: str, soa_ttl: int | None, minimum: int = 5) -> QueryResult:
+    q = Query("absent.ns.svc.cluster.local.", "A")
+    auth = () if soa_ttl is None else (Record("cluster.local.", soa_ttl, "SOA", SOA_TEXT.format(minimum=minimum)),)
+    return QueryResult(q, "x", rcode, ("QR", "AA"), (), auth)
+
+
+def test_the_negative_ttl_bound_reads_the_authority_soa() -> None:
+    exp = Expectation.nxdomain().with_limits(negative_ttl_max=60)
+    assert exp.problems(_negative("NXDOMAIN", 5)) == []
+    assert any("SOA TTL 30 > its MINIMUM 5" in p for p in exp.problems(_negative("NXDOMAIN", 30)))
+    assert any("MINIMUM 3600 > 60" in p for p in exp.problems(_negative("NXDOMAIN", 5, minimum=3600)))
+    assert any("without an SOA" in p for p in exp.problems(_negative("NXDOMAIN", None)))
+    assert Expectation.nodata().with_limits(negative_ttl_max=60).problems(_negative("NOERROR", 5)) == []
+
+
+def test_a_size_limit_is_judged_when_the_backend_tells_the_size() -> None:
+    exp = Expectation.truncated_subset(["10.0.0.1"], "A").with_limits(max_bytes=1232)
+    big = QueryResult(Query("a.", "A"), "x", "NOERROR", ("QR", "AA", "TC"), size=1400)
+    assert any("1400 bytes" in p for p in exp.problems(big))
+    assert exp.problems(QueryResult(Query("a.", "A"), "x", "NOERROR", ("QR", "AA", "TC"), size=900)) == []
+    assert exp.describe()["max_bytes"] == 1232
+
+
+def test_records_that_must_be_absent_accept_any_rcode_and_no_answer_only_when_asked() -> None:
+    q = Query("1.0.18.198.in-addr.arpa.", "PTR")
+    silent = QueryResult(q, "x", None, error="timeout")
+    servfail = QueryResult(q, "x", "SERVFAIL", ("QR",))
+    named = QueryResult(q, "x", "NOERROR", ("QR", "AA"), (Record(q.name, 5, "PTR", "web-0.svc.ns.svc.z."),))
+    loose = Expectation.none_of(["web-0.svc.ns.svc.z."], "PTR", rcodes=ANY_RCODE)
+    assert loose.problems(silent) == [] and loose.problems(servfail) == []
+    assert loose.problems(named)
+    strict = Expectation.no_records(rcodes=ANY_RCODE, answer_required=True)
+    assert strict.problems(silent) == ["no response: timeout"] and strict.problems(servfail) == []
+    assert Expectation.none_of(["web-0.svc.ns.svc.z."], "PTR").problems(servfail)  # NXDOMAIN/NOERROR only
+
+
+def test_including_wants_these_records_and_allows_others() -> None:
+    exp = Expectation.including(["web-0.svc.ns.svc.z."], "PTR")
+    q = Query("1.0.18.198.in-addr.arpa.", "PTR")
+    two = QueryResult(q, "x", "NOERROR", ("QR", "AA"), (Record(q.name, 5, "PTR", "web-0.svc.ns.svc.z."),
+                                                        Record(q.name, 5, "PTR", "198-18-0-1.other.ns.svc.z.")))
+    assert exp.matches(two)
+    assert not exp.matches(QueryResult(q, "x", "NOERROR", ("QR", "AA"), (two.answer[1],)))
+    with pytest.raises(ValueError):
+        Expectation.including([], "PTR")
+
+
+def test_combined_live_states_change_when_any_part_does() -> None:
+    states = {"a": 1, "b": 1}
+
+    def part(key: str) -> Live:
+        return Live(read=lambda: (states[key], states[key], {key: states[key]}),
+                    build=lambda s: [Check(Query(f"{key}{s}.", "A"), Expectation.nxdomain())])
+
+    both = combine(part("a"), part("b"))
+    first = both.read()
+    assert first is not None and [c.query.name for c in both.build(first[1])] == ["a1.", "b1."]
+    states["b"] = 2
+    second = both.read()
+    assert second is not None and second[0] != first[0] and second[2] == {"states": [{"a": 1}, {"b": 2}]}
+    half = combine(part("a"), Live(read=lambda: None, build=lambda s: []))
+    assert half.read() is None

@@ -100,6 +100,9 @@ def test_probe_zip_is_self_contained_and_answers_over_udp_and_tcp(tmp_path: Path
     assert parsed[0].tc and Expectation.truncated_subset(BIG, "A").matches(parsed[0])
     assert Expectation.exactly(BIG, "A").matches(parsed[1]) and not parsed[1].tc
     assert parsed[2].rcode == "NXDOMAIN"
+    # the size as received: a truncated UDP answer within 512 bytes, the whole message over TCP
+    assert parsed[0].size is not None and parsed[0].size <= 512
+    assert parsed[1].size is not None and parsed[1].size > 512
 
 
 def test_probe_reports_timeouts_as_no_response(tmp_path: Path) -> None:
