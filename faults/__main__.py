@@ -1,12 +1,15 @@
-"""CLI: python -m faults run|flaky|serve|list.
+"""CLI: python -m faults run|report|flaky|serve|list.
 
-  run    [--faults a,b | --ci] [--list] [--skip-healthy] [-- pytest args]
-         the suite once healthy (through the transparent proxy) and once per fault; writes
-         reports/fault-detection.{json,md}; exit 0 only for 100 % detection and no unexpected failure
+  run    [--faults a,b | --ci] [--targeted] [--jobs J] [--list] [--skip-healthy] [-- pytest args]
+         the suite once healthy (through the transparent proxy; also on real pods when a replica fault is
+         selected) and once per fault, J runs at once; writes reports/fault-detection.{json,md}; exit 0 only
+         for 100 % detection, no unexpected failure and clean baselines
+  report [--faults a,b | --ci]  rebuild the detection report from the stored runs in reports/fault-runs/:
+         per fault expected vs observed, unexpected (FAIL/ERROR not listed) and missed (listed, not FAIL)
   flaky  -n N [--via-proxy] [-- pytest args]   the healthy suite N times -> reports/flakiness.{json,md}
-  serve  --fault NAME [--port P] [--pid-file F]  one fault in the foreground (manual debugging)
-  report [--faults a,b | --ci]  rebuild the detection report from the stored runs in reports/fault-runs/
-  list   the faults with their catalogue ids
+  serve  --fault NAME [--port P] [--pid-file F]  one proxy/CoreDNS fault in the foreground (manual debugging)
+  list   [--markdown | --reasons]  the faults with their catalogue ids (and the reason for each)
+  timing DIR...  convergence times of stored healthy runs -> the smallest safe --dns-timeout
 
 The real CoreDNS is taken from HSDNS_DNS_SERVER and the API from KUBECONFIG:
 eval "$(python -m localcluster env)" first.
@@ -24,10 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from faults import coredns, flaky, runner
-from faults.registry import FAULTS, Fault, select
+from faults import coredns, flaky, runner, timing
+from faults.registry import BY_NAME, CI_SUBSET, FAULTS, Fault, select
 from faults.runner import REPO, Environment, RunnerError
 from fixtures.catalogue import load_catalogue
+
+DEFAULT_JOBS = 1
 
 
 def _split(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -37,71 +42,134 @@ def _split(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
-def _list(faults: list[Fault], markdown: bool = False) -> None:
+def _list(faults: list[Fault], markdown: bool = False, reasons: bool = False) -> None:
+    if markdown and reasons:
+        for f in faults:
+            note = "" if f.slow else ', runs -m "not slow"'
+            print(f"#### `{f.name}` ({f.kind}{note})\n")
+            print("| id | must FAIL because |\n|---|---|")
+            for i, why in f.reasons.items():
+                print(f"| {i.removeprefix('HS-DNS-')} | {why} |")
+            if f.spares:
+                print("\n| id | must NOT fail because |\n|---|---|")
+                for i, why in f.spares.items():
+                    print(f"| {i.removeprefix('HS-DNS-')} | {why} |")
+            if f.may:
+                print("\n| id | either verdict is right because |\n|---|---|")
+                for i, why in f.may.items():
+                    print(f"| {i.removeprefix('HS-DNS-')} | {why} |")
+            for i, why in f.revised.items():
+                print(f"\nRevised after a run, {i}: {why}")
+            print()
+        return
     if markdown:
-        print("| fault | kind | what it does | breaks | models |\n|---|---|---|---|---|")
+        print("| fault | kind | what it does | scope | must FAIL | models |\n|---|---|---|---|---|---|")
         for f in faults:
             ids = ", ".join(i.removeprefix("HS-DNS-") for i in f.breaks)
-            ci = " (CI)" if f.ci else ""
-            print(f"| `{f.name}`{ci} | {f.kind} | {f.describe()} | {ids} | {f.origin} |")
+            ci = " (CI)" if f.name in CI_SUBSET else ""
+            scope = f"{f.scope[0].removeprefix('HS-DNS-')}-{f.scope[-1].removeprefix('HS-DNS-')}"
+            print(f"| `{f.name}`{ci} | {f.kind} | {f.describe()} | {scope} | {ids} | {f.origin} |")
         return
     width = max(len(f.name) for f in faults)
     for f in faults:
-        ci = " [ci]" if f.ci else ""
-        print(f"{f.name:<{width}}  {f.kind:<7} {' '.join(f.breaks)}{ci}\n{'':<{width}}  {f.summary}")
+        slow = "" if f.slow else "  [runs -m 'not slow': touches no slow case]"
+        slow += f"  [scope {f.scope[0].removeprefix('HS-DNS-')}-{f.scope[-1].removeprefix('HS-DNS-')}]"
+        print(f"{f.name:<{width}}  {f.kind:<7} {' '.join(i.removeprefix('HS-DNS-') for i in f.breaks)}{slow}\n"
+              f"{'':<{width}}  {f.summary}")
+        if reasons:
+            for i, why in f.reasons.items():
+                print(f"{'':<{width}}    must FAIL {i}: {why}")
+            for i, why in f.spares.items():
+                print(f"{'':<{width}}    must not  {i}: {why}")
+            for i, why in f.may.items():
+                print(f"{'':<{width}}    may       {i}: {why}")
+            for i, why in f.revised.items():
+                print(f"{'':<{width}}    revised   {i}: {why}")
+
+
+def _select(args: argparse.Namespace) -> list[Fault] | None:
+    try:
+        return select(args.faults, ci=args.ci)
+    except KeyError as exc:
+        print(f"unknown fault {exc}; `python -m faults list` shows them", file=sys.stderr)
+        return None
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
-    try:
-        faults = select(args.faults, ci=args.ci)
-    except KeyError as exc:
-        print(f"unknown fault {exc}; `python -m faults list` shows them", file=sys.stderr)
+    faults = _select(args)
+    if faults is None:
         return 2
     if args.list:
-        _list(faults)
+        _list(faults, reasons=True)
         return 0
     catalogue = load_catalogue()
-    unknown = sorted({i for f in faults for i in f.breaks if i not in catalogue})
+    unknown = sorted({i for f in faults for i in (*f.breaks, *f.spares) if i not in catalogue})
     if unknown:
         print(f"faults list ids missing from conformance/catalogue.yaml: {', '.join(unknown)}", file=sys.stderr)
         return 2
     env = Environment.from_env()
     reports = Path(args.reports_dir)
     out_dir = reports / "fault-runs"
-    print(f"faults: real CoreDNS {env.upstream}; {len(faults)} fault(s); per-run reports in {out_dir}/")
+    jobs = max(1, args.jobs)
+    print(f"faults: real CoreDNS {env.upstream}; {len(faults)} fault(s), {jobs} run(s) at once; per-run reports "
+          f"in {out_dir}/")
     print(f"faults: pytest args: {' '.join(extra) or '(none)'}")
-    healthy = None
-    if not args.skip_healthy:
-        healthy = runner.run_one(None, env, out_dir, extra, timeout=args.run_timeout, stream=args.verbose)
-        _progress(runner.HEALTHY, healthy)
-    else:
-        healthy = runner.load_result(out_dir, runner.HEALTHY)
-        if healthy is not None:
-            print(f"faults: healthy baseline from the stored run in {healthy.reports_dir}")
-    runs = []
-    for f in faults:
-        res = runner.run_one(f, env, out_dir, extra, timeout=args.run_timeout, stream=args.verbose)
-        _progress(f.name, res)
-        runs.append((f, res))
-    doc = runner.evaluate(catalogue, healthy, runs)
+    targeted = args.targeted or (args.ci and not args.faults)
+    plan = runner.make_plan(faults, healthy=not args.skip_healthy, targeted=targeted)
+    t0 = time.monotonic()
+    results = runner.run_plan(plan, env, out_dir, extra, jobs=jobs, timeout=args.run_timeout, stream=args.verbose,
+                              say=_progress)
+    wall = time.monotonic() - t0
+    healthy = results.get(runner.HEALTHY) or (runner.load_result(out_dir, runner.HEALTHY) if args.skip_healthy
+                                               else None)
+    if args.skip_healthy and healthy is not None:
+        print(f"faults: healthy baseline from the stored run in {healthy.reports_dir}")
+    healthy_real = results.get(runner.HEALTHY_REAL) or (runner.load_result(out_dir, runner.HEALTHY_REAL)
+                                                         if args.skip_healthy else None)
+    runs = [(f, results[f.name]) for f in faults if f.name in results]
+    doc = runner.evaluate(catalogue, healthy, runs, healthy_real)
     doc["command"] = "python -m faults " + " ".join(sys.argv[1:])
     doc["pytest_args"] = extra
     doc["upstream"] = env.upstream
-    stem = "fault-detection" if not args.faults and not args.ci else args.report_stem
+    doc["wall_seconds"] = round(wall, 1)
+    doc["jobs"] = jobs
+    print(f"faults: wall time {wall:.0f} s for {len(plan)} run(s)")
+    stem = "fault-detection" if not args.faults else args.report_stem
     return _finish(doc, reports, stem)
+
+
+def cmd_one(args: argparse.Namespace, extra: list[str]) -> int:
+    """One planned run in this process (the runner's child; its result is <out-dir>/<name>/run.json)."""
+    ids = tuple(i for i in (args.ids or "").split(",") if i) or None
+    if args.name in (runner.HEALTHY, runner.HEALTHY_REAL):
+        item = runner.Planned(args.name, real=args.name == runner.HEALTHY_REAL, ids=ids)
+    elif args.name in BY_NAME:
+        item = runner.Planned(args.name, BY_NAME[args.name], ids=ids)
+    else:
+        print(f"unknown run {args.name!r}", file=sys.stderr)
+        return 2
+    res = runner.run_planned(item, Environment.from_env(), Path(args.out_dir), extra, timeout=args.run_timeout)
+    return 0 if res.setup_error is None else 3
+
+
+def _interrupt(*_: object) -> None:
+    """Ctrl-C or SIGTERM: stop once, then let the clean-up (suite, proxy, CoreDNS, bad replica) finish; a
+    second signal must not cut it short (it would leave a process or the replica behind)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Re-evaluate stored runs (reports/fault-runs/<name>/) without running the suite again."""
-    try:
-        faults = select(args.faults, ci=args.ci)
-    except KeyError as exc:
-        print(f"unknown fault {exc}; `python -m faults list` shows them", file=sys.stderr)
+    faults = _select(args)
+    if faults is None:
         return 2
     catalogue = load_catalogue()
     reports = Path(args.reports_dir)
     out_dir = reports / "fault-runs"
     healthy = runner.load_result(out_dir, runner.HEALTHY)
+    healthy_real = runner.load_result(out_dir, runner.HEALTHY_REAL)
     runs = []
     for f in faults:
         res = runner.load_result(out_dir, f.name)
@@ -109,10 +177,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"faults: no stored run for {f.name} (run: python -m faults run --faults {f.name})")
             res = runner.RunResult(name=f.name, reports_dir=out_dir / f.name, setup_error="not run")
         runs.append((f, res))
-    doc = runner.evaluate(catalogue, healthy, runs)
+    doc = runner.evaluate(catalogue, healthy, runs, healthy_real)
     doc["command"] = "python -m faults " + " ".join(sys.argv[1:])
     doc["pytest_args"] = _stored_args(out_dir)
-    stem = "fault-detection" if not args.faults and not args.ci else args.report_stem
+    stem = "fault-detection" if not args.faults else args.report_stem
     return _finish(doc, reports, stem)
 
 
@@ -141,7 +209,8 @@ def _progress(name: str, res: runner.RunResult) -> None:
         counts[v.status] = counts.get(v.status, 0) + 1
     summary = " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no verdicts"
     extra = f"  SET-UP ERROR: {res.setup_error}" if res.setup_error else ""
-    print(f"  {name:<24} {res.seconds:6.1f}s  exit {res.returncode}  {summary}{extra}", flush=True)
+    stamp = time.strftime("%H:%M:%S")
+    print(f"  {stamp} {name:<24} {res.seconds:6.1f}s  exit {res.returncode}  {summary}{extra}", flush=True)
 
 
 def cmd_flaky(args: argparse.Namespace, extra: list[str]) -> int:
@@ -160,6 +229,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     fault = next((f for f in FAULTS if f.name == args.fault), None) if args.fault != "none" else None
     if args.fault != "none" and fault is None:
         print(f"unknown fault {args.fault!r}; `python -m faults list` shows them", file=sys.stderr)
+        return 2
+    if fault is not None and fault.kind == "replica":
+        print(f"{fault.name} changes the cluster's DNS Service and cannot be served on 127.0.0.1: "
+              f"python -m faults run --faults {fault.name}", file=sys.stderr)
         return 2
     env = Environment.from_env()
     stop = threading.Event()
@@ -200,7 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_run = sub.add_parser("run", help="healthy + one suite run per fault, detection table and reports")
     p_run.add_argument("--faults", default=None, help="comma-separated fault names (default: all)")
-    p_run.add_argument("--ci", action="store_true", help="only the representative CI subset")
+    p_run.add_argument("--ci", action="store_true", help="what `make test` runs: the CI subset, targeted")
+    p_run.add_argument("--targeted", action="store_true",
+                       help="each fault's run asks only the ids it lists (must FAIL, must not, may); the healthy "
+                            "baseline their union (quicker; blind to a FAIL of an id a fault does not list)")
+    p_run.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS,
+                       help=f"suite runs at once (default {DEFAULT_JOBS}; 1 = one after the other, in this process)")
     p_run.add_argument("--list", action="store_true", help="list the selected faults and exit")
     p_run.add_argument("--skip-healthy", action="store_true",
                        help="reuse the stored healthy run (reports/fault-runs/healthy) instead of running it")
@@ -221,11 +299,22 @@ def main(argv: list[str] | None = None) -> int:
     p_report = sub.add_parser("report", help="rebuild the detection report from stored runs (no suite run)")
     p_report.add_argument("--faults", default=None)
     p_report.add_argument("--ci", action="store_true")
+    p_one = sub.add_parser("one", help=argparse.SUPPRESS)
+    p_one.add_argument("--name", required=True)
+    p_one.add_argument("--out-dir", required=True)
+    p_one.add_argument("--run-timeout", type=float, default=None)
+    p_one.add_argument("--ids", default=None, help="comma-separated catalogue ids the run selects")
     p_report.add_argument("--reports-dir", default=str(REPO / "reports"))
     p_report.add_argument("--report-stem", default="fault-detection-subset")
+    p_timing = sub.add_parser("timing", help="convergence times of stored runs and the smallest safe --dns-timeout")
+    p_timing.add_argument("dirs", nargs="+", help="reports dirs (searched for conformance.json)")
     p_list = sub.add_parser("list", help="list every fault with the catalogue ids it breaks")
     p_list.add_argument("--markdown", action="store_true", help="as the Markdown table of docs/faults.md")
+    p_list.add_argument("--reasons", action="store_true", help="with the reason for every id")
     args = ap.parse_args(own)
+    if args.cmd in ("run", "one", "flaky"):
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.cmd == "run":
             return cmd_run(args, extra)
@@ -235,11 +324,18 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.cmd == "serve":
             return cmd_serve(args)
-        _list(list(FAULTS), markdown=args.markdown)
+        if args.cmd == "one":
+            return cmd_one(args, extra)
+        if args.cmd == "timing":
+            return timing.main(args.dirs)
+        _list(list(FAULTS), markdown=args.markdown, reasons=args.reasons)
         return 0
     except (RunnerError, coredns.CoreDNSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("faults: interrupted; the runs in progress were stopped and cleaned up", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -151,7 +151,18 @@ class MisconfiguredCoreDNS:
         self.port, self.ready_port = free_port(), free_port()
         return relocate(MUTATIONS[self.mutation](base, zone_of(base)), self.port, self.ready_port)
 
-    def start(self, timeout: float = 40.0) -> MisconfiguredCoreDNS:
+    def start(self, timeout: float = 40.0, attempts: int = 3) -> MisconfiguredCoreDNS:
+        """Start it on free loopback ports; a port taken between choosing and binding it (by another fault
+        run's process, or any outgoing connection's ephemeral port) means new ports and another try."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once(timeout)
+            except CoreDNSError as exc:
+                if "address already in use" not in str(exc) or attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> MisconfiguredCoreDNS:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.corefile.write_text(self.render())
         with open(self.log_file, "ab") as log:
@@ -162,18 +173,21 @@ class MisconfiguredCoreDNS:
         self._proc = proc
         self.pid_file.write_text(f"{proc.pid}\n")
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise CoreDNSError(f"CoreDNS ({self.mutation}) exited with {proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://{LOOPBACK}:{self.ready_port}/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise CoreDNSError(f"CoreDNS ({self.mutation}) not ready within {timeout:.0f}s:\n{self.log_tail()}")
+        try:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise CoreDNSError(f"CoreDNS ({self.mutation}) exited with {proc.returncode}:\n{self.log_tail()}")
+                try:
+                    with urllib.request.urlopen(f"http://{LOOPBACK}:{self.ready_port}/ready", timeout=1) as r:
+                        if r.status == 200:
+                            return self
+                except OSError:
+                    pass
+                time.sleep(0.3)
+            raise CoreDNSError(f"CoreDNS ({self.mutation}) not ready within {timeout:.0f}s:\n{self.log_tail()}")
+        except BaseException:  # not ready, or interrupted while waiting: never leave the process behind
+            self.stop()
+            raise
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -24,7 +24,7 @@ import dns.rdatatype
 import dns.rrset
 
 from faults.kubeview import ClusterView
-from faults.transforms import Ctx, Transform
+from faults.transforms import Ctx, Transform, render
 
 LOOPBACK = "127.0.0.1"
 
@@ -169,7 +169,8 @@ class FaultProxy:
                              ignore_trailing=True)
 
     def handle_wire(self, data: bytes, transport: str) -> bytes | None:
-        """Answer one wire-format query: forward, transform, render for the client's size limit."""
+        """Answer one wire-format query: forward, transform, render for the client's size limit (truncated the
+        way a server must: see ``transforms.render``)."""
         try:
             query = dns.message.from_wire(data)
         except dns.exception.DNSException:
@@ -203,7 +204,7 @@ class FaultProxy:
         out_msg.id = query.id
         udp_limit = max(512, query.payload) if query.edns >= 0 else 512
         limit = udp_limit if transport == "udp" else 65535
-        wire = out_msg.to_wire(max_size=limit, prefer_truncation=True)
+        wire = render(out_msg, limit)
         if signature(dns.message.from_wire(wire, ignore_trailing=True)) != signature(resp):
             with self._stats_lock:
                 self.stats.changed += 1
@@ -220,6 +221,15 @@ def signature(msg: dns.message.Message) -> tuple[object, ...]:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
+    """A loopback port free for both UDP and TCP right now (a DNS server binds both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind((LOOPBACK, 0))
+            port = int(u.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind((LOOPBACK, port))
+                except OSError:
+                    continue
+            return port
+    raise OSError("no loopback port free for both UDP and TCP")

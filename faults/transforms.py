@@ -8,12 +8,15 @@ fault breaks a narrow, documented set of behaviours.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -36,7 +39,11 @@ IN = dns.rdataclass.IN
 FOREIGN_IP = "192.0.2.10"  # TEST-NET-1: never a pod IP
 FAKE_CLUSTER_IP = "10.96.255.250"  # inside the local cluster's Service range, never allocated by the suite
 SERVFAIL_EVERY = 3  # intermittent-servfail: every 3rd cluster-zone query fails
-TRUNCATE_TCP_AT = 512  # truncate-tcp: TCP answers are cut like a no-EDNS UDP answer
+TRUNCATE_TCP_AT = 1232  # truncate-tcp: TCP answers are cut like an EDNS UDP answer of the default 1232-byte payload
+STALE_EVERY = 10  # flapping-stale: every 10th answer of a name is its previous answer
+STALE_ESTABLISHED = 3  # ... an answer counts as "previous" once it was given this often (a converged answer)
+RIGHT_FOR = 8  # right-then-wrong: the first 8 answers of a (name, type, transport) are right
+TARGET_CACHE_S = 2.0  # srv-dashed-targets: how long an upstream lookup of an SRV target is reused
 
 Upstream = Callable[[dns.name.Name, dns.rdatatype.RdataType], dns.message.Message | None]
 
@@ -106,6 +113,69 @@ def _a(ip: str) -> dns.rdata.Rdata:
     return dns.rdata.from_text(IN, kind, ip)
 
 
+def _copy(msg: dns.message.Message) -> dns.message.Message:
+    """A copy whose sections can be changed without touching ``msg`` (records are shared, never mutated)."""
+    out = copy.copy(msg)
+    out.sections = [list(section) for section in msg.sections]
+    out.index = {}
+    return out
+
+
+def _fits(msg: dns.message.Message, limit: int) -> bytes | None:
+    try:
+        return msg.to_wire(max_size=limit)
+    except dns.exception.TooBig:
+        return None
+
+
+def render(msg: dns.message.Message, limit: int) -> bytes:
+    """Wire form of ``msg`` within ``limit`` bytes, truncated the way a server must truncate.
+
+    A message that fits is sent as it is. Otherwise the additional section is dropped first, which needs no
+    TC (RFC 2181 section 9); if the answer still does not fit, the authority section goes too and the answer
+    keeps as many of its records as fit, in order, with TC set (RFC 1035 4.2.1), as CoreDNS truncates. So a
+    truncated answer is a prefix of the full one: a record a transform puts first survives truncation.
+    """
+    whole = _fits(msg, limit)
+    if whole is not None:
+        return whole
+    trial = _copy(msg)
+    trial.additional = []
+    no_extra = _fits(trial, limit)
+    if no_extra is not None:
+        return no_extra
+    trial.authority = []
+    trial.flags |= dns.flags.TC
+    records = [(rrset, rd) for rrset in msg.answer for rd in rrset]
+
+    def first(k: int) -> dns.message.Message:
+        m = _copy(trial)
+        m.answer = []
+        kept = records[:k]
+        for rrset in msg.answer:
+            rds = [rd for owner, rd in kept if owner is rrset]
+            if rds:
+                new = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype, rrset.covers)
+                new.update_ttl(rrset.ttl)
+                for rd in rds:
+                    new.add(rd)
+                m.answer.append(new)
+        return m
+
+    lo, hi = 0, len(records)
+    best = _fits(first(0), limit)
+    while lo < hi:  # the largest prefix that fits
+        mid = (lo + hi + 1) // 2
+        wire = _fits(first(mid), limit)
+        if wire is not None:
+            lo, best = mid, wire
+        else:
+            hi = mid - 1
+    if best is None:  # not even the header and question fit: what dnspython itself would send
+        return msg.to_wire(max_size=limit, prefer_truncation=True)
+    return best
+
+
 def _replace_rrset(resp: dns.message.Message, old: dns.rrset.RRset, rdatas: list[dns.rdata.Rdata],
                    name: dns.name.Name | None = None) -> None:
     new = dns.rrset.RRset(name or old.name, old.rdclass, old.rdtype)
@@ -142,11 +212,14 @@ def drop_one_a(query: dns.message.Message, resp: dns.message.Message, ctx: Ctx) 
 
 
 def foreign_a(query: dns.message.Message, resp: dns.message.Message, ctx: Ctx) -> dns.message.Message:
-    """Positive Service-name A answers get an extra address that belongs to no endpoint (192.0.2.10)."""
+    """Positive Service-name A answers get an extra address that belongs to no endpoint (192.0.2.10).
+
+    The foreign record comes first, so it stays in an answer that has to be truncated (UDP).
+    """
     if _only((A,), ("service",), query) is None:
         return resp
-    for rrset in _answers(resp, A):
-        rrset.add(_a(FOREIGN_IP))
+    for rrset in list(_answers(resp, A)):
+        _replace_rrset(resp, rrset, [_a(FOREIGN_IP), *rrset])
         break
     return resp
 
@@ -217,6 +290,10 @@ def srv_dashed_targets(query: dns.message.Message, resp: dns.message.Message, ct
     kn = _only((SRV,), ("srv",), query)
     if kn is None:
         return resp
+    known: dict[dns.name.Name, str] = {}
+    for rrset in resp.additional:
+        if rrset.rdtype in (A, AAAA) and rrset.name not in known and len(rrset):
+            known[rrset.name] = str(next(iter(rrset)).to_text())
     renames: dict[dns.name.Name, dns.name.Name] = {}
     for rrset in list(_answers(resp, SRV)):
         new = []
@@ -226,7 +303,7 @@ def srv_dashed_targets(query: dns.message.Message, resp: dns.message.Message, ct
             if is_dashed_ip(first):
                 new.append(rd)
                 continue
-            ip = _address_of(resp, target, ctx)
+            ip = known.get(target) or _lookup_address(target, ctx)
             if ip is None:
                 new.append(rd)
                 continue
@@ -244,17 +321,24 @@ def srv_dashed_targets(query: dns.message.Message, resp: dns.message.Message, ct
     return resp
 
 
-def _address_of(resp: dns.message.Message, target: dns.name.Name, ctx: Ctx) -> str | None:
-    for rrset in resp.additional:
-        if rrset.name == target and rrset.rdtype in (A, AAAA):
-            return str(next(iter(rrset)).to_text())
-    if ctx.upstream is not None:
-        found = ctx.upstream(target, A)
-        if found is not None:
-            for rrset in found.answer:
-                if rrset.rdtype == A:
-                    return str(next(iter(rrset)).to_text())
-    return None
+def _lookup_address(target: dns.name.Name, ctx: Ctx) -> str | None:
+    """The target's first A address from the upstream, reused for TARGET_CACHE_S (large SRV sets arrive
+    without additional records and would otherwise cost one lookup per target and answer)."""
+    if ctx.upstream is None:
+        return None
+    now = time.monotonic()
+    with ctx.lock:
+        cache: dict[dns.name.Name, tuple[float, str | None]] = ctx.state.setdefault("targets", {})
+        hit = cache.get(target)
+    if hit is not None and now - hit[0] < TARGET_CACHE_S:
+        return hit[1]
+    found = ctx.upstream(target, A)
+    ip = None
+    if found is not None:
+        ip = next((str(next(iter(r)).to_text()) for r in found.answer if r.rdtype == A and len(r)), None)
+    with ctx.lock:
+        cache[target] = (now, ip)
+    return ip
 
 
 def pod_name_nxdomain(query: dns.message.Message, resp: dns.message.Message, ctx: Ctx) -> dns.message.Message:
@@ -328,14 +412,13 @@ def publish_not_ready(query: dns.message.Message, resp: dns.message.Message, ctx
 
 
 def truncate_tcp(query: dns.message.Message, resp: dns.message.Message, ctx: Ctx) -> dns.message.Message:
-    """TCP answers larger than 512 bytes are truncated (TC set) like UDP answers, so large sets never arrive."""
+    """TCP answers are limited to 1232 bytes (the EDNS UDP default) and truncated with TC like UDP answers,
+    so answers larger than that never arrive complete, whatever the transport."""
     if ctx.transport != "tcp":
         return resp
-    wire = resp.to_wire(max_size=65535)
-    if len(wire) <= TRUNCATE_TCP_AT:
+    if len(resp.to_wire(max_size=65535)) <= TRUNCATE_TCP_AT:
         return resp
-    cut = resp.to_wire(max_size=TRUNCATE_TCP_AT, prefer_truncation=True)
-    return dns.message.from_wire(cut, ignore_trailing=True, one_rr_per_rrset=False)
+    return dns.message.from_wire(render(resp, TRUNCATE_TCP_AT), ignore_trailing=True, one_rr_per_rrset=False)
 
 
 def udp_no_tc(query: dns.message.Message, resp: dns.message.Message, ctx: Ctx) -> dns.message.Message:
@@ -400,6 +483,148 @@ def srv_any_port_name(query: dns.message.Message, resp: dns.message.Message, ctx
     return resp
 
 
+def wrong_owner(query: dns.message.Message, resp: dns.message.Message, ctx: Ctx) -> dns.message.Message:
+    """Service-name A/AAAA answers carry the right addresses under the wrong owner name: the namespace's
+    name ``<ns>.svc.<zone>`` instead of ``<svc>.<ns>.svc.<zone>`` (a server that names records by the
+    wrong node of its tree)."""
+    kn = _only((A, AAAA), ("service",), query)
+    if kn is None:
+        return resp
+    wrong = dns.name.from_text(f"{kn.namespace}.svc.{kn.zone}.")
+    for rrset in list(resp.answer):
+        if rrset.rdtype in (A, AAAA):
+            _replace_rrset(resp, rrset, list(rrset), name=wrong)
+    return resp
+
+
+def duplicate_records(query: dns.message.Message, resp: dns.message.Message, ctx: Ctx) -> dns.message.Message:
+    """Service-name A and SRV answers give their first record twice (a second RRset of one record in front
+    of the real one, so both copies survive truncation)."""
+    if _only((A, SRV), ("service", "srv"), query) is None:
+        return resp
+    rdtype = question(query)[1]
+    for rrset in list(_answers(resp, rdtype)):
+        if len(rrset):
+            twin = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
+            twin.update_ttl(rrset.ttl)
+            twin.add(next(iter(rrset)))
+            resp.answer.insert(0, twin)
+            break
+    return resp
+
+
+def _answer_signature(resp: dns.message.Message) -> tuple[object, ...]:
+    """What an answer says, order- and TTL-independent (loadbalance shuffles records)."""
+    return (resp.rcode(), bool(resp.flags & dns.flags.TC),
+            tuple(sorted(f"{r.name.to_text().lower()} {r.rdtype} {rd.to_text().lower()}"
+                         for r in resp.answer for rd in r)))
+
+
+def flapping_stale(query: dns.message.Message, resp: dns.message.Message, ctx: Ctx) -> dns.message.Message:
+    """Every 10th answer of a cluster-zone name is an older answer of the same name (a cache that sometimes
+    returns stale data). Per (name, type, transport), an answer given at least 3 times is remembered;
+    once the name answers something else, every 10th answer is the most recent remembered other one."""
+    name, rdtype = question(query)
+    if parse(name).kind == "other":
+        return resp
+    key = (name.to_text().lower(), int(rdtype), ctx.transport)
+    sig = _answer_signature(resp)
+    with ctx.lock:
+        book: dict[tuple[str, int, str], dict[str, Any]] = ctx.state.setdefault("flap", {})
+        entry = book.setdefault(key, {"n": 0, "seen": {}, "wire": {}, "order": []})
+        entry["n"] += 1
+        entry["seen"][sig] = entry["seen"].get(sig, 0) + 1
+        if entry["seen"][sig] == STALE_ESTABLISHED:
+            try:
+                entry["wire"][sig] = resp.to_wire(max_size=65535)
+                entry["order"].append(sig)
+            except dns.exception.TooBig:
+                pass
+        older = [s for s in entry["order"] if s != sig]
+        stale = entry["wire"][older[-1]] if older and entry["n"] % STALE_EVERY == 0 else None
+    if stale is None:
+        return resp
+    old = dns.message.from_wire(stale, ignore_trailing=True)
+    old.question = list(query.question)
+    for rrset in list(old.answer):  # the owner echoes the asked name's case, as the real answer does
+        if rrset.name == name:
+            _replace_rrset(old, rrset, list(rrset), name=name)
+    return old
+
+
+def right_then_wrong(query: dns.message.Message, resp: dns.message.Message, ctx: Ctx) -> dns.message.Message:
+    """Right for the first 8 answers of each (name, type, transport), then wrong: positive A/AAAA/SRV answers
+    of Service, endpoint and SRV names lose their lowest record (a single record: the answer becomes NODATA).
+    Only a check that keeps asking after it converged (the hold) sees it."""
+    kn = _only((A, AAAA, SRV), ("service", "endpoint", "srv"), query)
+    if kn is None:
+        return resp
+    name, rdtype = question(query)
+    key = (name.to_text().lower(), int(rdtype), ctx.transport)
+    with ctx.lock:
+        counts: dict[tuple[str, int, str], int] = ctx.state.setdefault("answers", {})
+        counts[key] = counts.get(key, 0) + 1
+        n = counts[key]
+    if n <= RIGHT_FOR or resp.rcode() != dns.rcode.NOERROR:
+        return resp
+    rrset = next((r for r in _answers(resp, rdtype) if len(r)), None)
+    if rrset is None:
+        return resp
+    victim = min(rrset, key=_order)
+    rest = [rd for rd in rrset if rd != victim]
+    if rest:
+        _replace_rrset(resp, rrset, rest)
+        return resp
+    resp.answer.remove(rrset)
+    return negative(resp, dns.rcode.NOERROR, kn.zone) if not any(True for _ in _answers(resp, rdtype)) else resp
+
+
+def _order(rd: dns.rdata.Rdata) -> tuple[int, Any]:
+    if rd.rdtype in (A, AAAA):
+        return (0, ipaddress.ip_address(rd.to_text()))
+    return (1, rd.to_text())
+
+
+def answer_in_additional(query: dns.message.Message, resp: dns.message.Message,
+                         ctx: Ctx) -> dns.message.Message:
+    """Per-endpoint-name A/AAAA answers (``<h>.<svc>.<ns>.svc.<zone>``) put their records in the additional
+    section instead of the answer (NOERROR, empty answer, no SOA): records of the queried type in the
+    wrong section."""
+    if _only((A, AAAA), ("endpoint",), query) is None:
+        return resp
+    rdtype = question(query)[1]
+    moved = [r for r in resp.answer if r.rdtype == rdtype]
+    if moved:
+        resp.answer = [r for r in resp.answer if r.rdtype != rdtype]
+        resp.additional = moved + list(resp.additional)
+    return resp
+
+
+def negative_without_soa(query: dns.message.Message, resp: dns.message.Message,
+                         ctx: Ctx) -> dns.message.Message:
+    """NXDOMAIN and NODATA answers lose the zone's SOA from the authority section (RFC 2308 section 3: a
+    negative answer a cache cannot hold); rcodes and records stay right."""
+    _, rdtype = question(query)
+    rcode = resp.rcode()
+    nodata = rcode == dns.rcode.NOERROR and not any(r.rdtype in (rdtype, dns.rdatatype.CNAME) for r in resp.answer)
+    if rcode == dns.rcode.NXDOMAIN or nodata:
+        resp.authority = [r for r in resp.authority if r.rdtype != SOA]
+    return resp
+
+
+def a_in_additional_everywhere(query: dns.message.Message, resp: dns.message.Message,
+                               ctx: Ctx) -> dns.message.Message:
+    """Every A answer, for every name (``kubernetes.default`` included), carries its A records in the
+    additional section instead of the answer: a DNS server that is wrong from start-up."""
+    if question(query)[1] != A:
+        return resp
+    moved = [r for r in resp.answer if r.rdtype == A]
+    if moved:
+        resp.answer = [r for r in resp.answer if r.rdtype != A]
+        resp.additional = moved + list(resp.additional)
+    return resp
+
+
 TRANSFORMS: dict[str, Transform] = {
     "drop-one-a": drop_one_a,
     "foreign-a": foreign_a,
@@ -417,6 +642,13 @@ TRANSFORMS: dict[str, Transform] = {
     "intermittent-servfail": intermittent_servfail,
     "one-record-per-hostname": one_record_per_hostname,
     "srv-any-port-name": srv_any_port_name,
+    "wrong-owner": wrong_owner,
+    "duplicate-records": duplicate_records,
+    "flapping-stale": flapping_stale,
+    "right-then-wrong": right_then_wrong,
+    "answer-in-additional": answer_in_additional,
+    "negative-without-soa": negative_without_soa,
+    "wrong-from-start": a_in_additional_everywhere,
 }
 
 

@@ -24,6 +24,9 @@ ABSENT = "absent"  # the run reported nothing for the id (no test yet, or the ru
 class Verdict:
     status: str  # passed | failed | error | skipped | info | absent
     message: str = ""
+    # the run's expectations file lists the id as a known deviation of this platform and the status is the
+    # one it names (conformance.json ``matches_expectation``): a baseline's known FAIL, never "unexpected"
+    known_deviation: bool = False
 
 
 def aggregate(statuses: list[str]) -> str:
@@ -36,7 +39,8 @@ def from_conformance_json(path: Path) -> dict[str, Verdict]:
     for res in doc.get("results", []):
         cid, status = res.get("id"), result_status(res)
         if isinstance(cid, str) and status in STATUSES:
-            out[cid] = Verdict(str(status), str(res.get("message") or "")[:500])
+            known = bool(res.get("known_deviation")) and bool(res.get("matches_expectation"))
+            out[cid] = Verdict(str(status), str(res.get("message") or "")[:500], known_deviation=known)
     return out
 
 

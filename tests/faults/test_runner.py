@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from faults import registry, runner
+import pytest
+
+from faults import coredns, registry, runner, transforms
 from faults.registry import Fault
 from faults.verdicts import Verdict, from_junit, read_run
 from fixtures.catalogue import Case, load_catalogue
@@ -21,8 +24,9 @@ def result(name: str, statuses: dict[int, str]) -> runner.RunResult:
     return res
 
 
-def fault(name: str, *ids: int) -> Fault:
-    return Fault(name, "proxy", name, tuple(f"HS-DNS-{n:03d}" for n in ids), "test")
+def fault(name: str, *ids: int, kind: str = "proxy", spares: tuple[int, ...] = ()) -> Fault:
+    return Fault(name, kind, name, "test", {f"HS-DNS-{n:03d}": "why" for n in ids},
+                 spares={f"HS-DNS-{n:03d}": "why not" for n in spares})
 
 
 HEALTHY = {1: "passed", 2: "passed", 3: "passed", 4: "skipped", 5: "passed", 6: "passed"}
@@ -68,7 +72,8 @@ def test_rendering(tmp_path: Path) -> None:
     assert any(line.startswith("f ") and "001:F" in line and "006:E" in line for line in lines)
     js, md = runner.write_reports(doc, tmp_path)
     text = md.read_text()
-    assert "| `f` | proxy | HS-DNS-001:F | 006:E |" in text and "unexpected HS-DNS-006: msg 6" in text
+    assert "| `f` | proxy | 001:F | - | 006:E |" in text and "unexpected HS-DNS-006 (error): msg 6" in text
+    assert "| HS-DNS-001 | why | F |" in text  # the reasoned list with the observed verdict
     assert json.loads(js.read_text())["faults"][0]["observed"]["HS-DNS-006"] == {"status": "error", "message": "msg 6"}
 
 
@@ -107,10 +112,106 @@ def test_registry_ids_exist_in_catalogue_and_names_resolve() -> None:
     for f in registry.FAULTS:
         assert f.breaks, f.name
         assert set(f.breaks) <= set(catalogue), f.name
+        assert set(f.spares) <= set(catalogue) and set(f.revised) <= set(catalogue), f.name
         assert f.describe(), f.name
     assert len({f.name for f in registry.FAULTS}) == len(registry.FAULTS)
     assert registry.CI_SUBSET and all(n in registry.BY_NAME for n in registry.CI_SUBSET)
     assert [f.name for f in registry.select("case-sensitive, udp-no-tc")] == ["case-sensitive", "udp-no-tc"]
+    ci = [f.name for f in registry.select(None, ci=True)]
+    assert ci == list(registry.CI_SUBSET)
+    # --ci has every fault reasoned over the whole catalogue, and a fault of every kind but replica
+    assert {f.name for f in registry.FAULTS if f.scope == registry.EVERY} <= set(ci)
+    assert {registry.BY_NAME[n].kind for n in ci} == {"proxy", "coredns"}
+
+
+def test_registry_lists_are_reasoned() -> None:
+    """Every listed id has a reason; must and must-not never overlap; INFO ids are never expected to FAIL; a
+    fault that skips the slow cases lists none of them; kinds are known and have their mechanism."""
+    catalogue = load_catalogue(REPO / "conformance" / "catalogue.yaml")
+    slow = {f"HS-DNS-{n:03d}" for n in registry.SLOW}
+    for f in registry.FAULTS:
+        assert all(why.strip() for why in (*f.reasons.values(), *f.spares.values(), *f.revised.values())), f.name
+        assert not set(f.reasons) & set(f.spares), f.name
+        assert not set(f.may) & (set(f.reasons) | set(f.spares)), f.name
+        assert all(why for why in f.may.values()), f.name
+        assert all(catalogue[i].level != "INFO" for i in f.breaks), f.name
+        if not f.slow:
+            assert not set(f.breaks) & slow, f.name
+        assert f.kind in ("proxy", "coredns", "replica"), f.name
+        if f.kind == "proxy":
+            assert f.name in transforms.TRANSFORMS, f.name
+        elif f.kind == "coredns":
+            assert f.name in coredns.MUTATIONS, f.name
+        else:
+            assert f.mutation in coredns.MUTATIONS, f.name
+    assert set(transforms.TRANSFORMS) == {f.name for f in registry.FAULTS if f.kind == "proxy"}
+
+
+def test_spares_broken_are_flagged() -> None:
+    runs = [(fault("f", 1, spares=(3,)), result("f", {**HEALTHY, 1: "failed", 3: "failed"}))]
+    doc = runner.evaluate(CAT, result("healthy", HEALTHY), runs)
+    f = doc["faults"][0]
+    assert f["unexpected"] == ["HS-DNS-003"] and f["spared_broken"] == ["HS-DNS-003"] and not f["ok"]
+    assert "listed as must-not: why not" in runner.markdown(doc)
+
+
+def test_replica_faults_use_the_real_pod_baseline_and_must_name_the_replica() -> None:
+    real = result("healthy-real", {**HEALTHY, 4: "passed"})  # runnable on real pods only
+    res = result("r", {**HEALTHY, 4: "failed", 1: "failed"})
+    res.server_stats = {"bad_pod": "coredns-bad-x", "removed": True}
+    res.extra["names_bad_replica"] = {"HS-DNS-004": True, "HS-DNS-001": False}
+    doc = runner.evaluate(CAT, result("healthy", HEALTHY), [(fault("r", 1, 4, kind="replica"), res)], real)
+    f = doc["faults"][0]
+    assert f["baseline"] == "healthy-real" and f["not_applicable"] == [] and f["detected"] == ["HS-DNS-001",
+                                                                                              "HS-DNS-004"]
+    assert f["unnamed_replica"] == ["HS-DNS-001"] and not f["ok"]
+    res.extra["names_bad_replica"]["HS-DNS-001"] = True
+    res.server_stats["removed"] = False
+    f = runner.evaluate(CAT, None, [(fault("r", 1, 4, kind="replica"), res)], real)["faults"][0]
+    assert not f["replica_removed"] and not f["ok"]
+    assert "NOT removed" in "\n".join(runner.table_lines(runner.evaluate(CAT, None, [(fault(
+        "r", 1, 4, kind="replica"), res)], real)))
+
+
+def test_run_args_and_plan() -> None:
+    slow_free = Fault("x", "proxy", "x", "t", {"HS-DNS-001": "why"}, slow=False)
+    assert runner.run_args(slow_free, ["-n", "4"])[-2:] == ["-m", "not slow"]
+    assert runner.run_args(slow_free, ["-m", "srv"]).count("-m") == 1
+    assert "-m" not in runner.run_args(None, ["-n", "4"])
+    plan = runner.make_plan([registry.BY_NAME["diverging-replica"], registry.BY_NAME["drop-one-a"]])
+    assert [p.name for p in plan] == ["healthy", "healthy-real", "drop-one-a", "diverging-replica"]
+    assert [p.exclusive for p in plan] == [False, False, False, True]
+    assert [p.name for p in runner.make_plan([registry.BY_NAME["drop-one-a"]], healthy=False)] == ["drop-one-a"]
+
+
+def test_run_plan_runs_at_most_jobs_at_once_and_exclusive_runs_alone(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "events"
+    script = ("import json,sys,time,pathlib;n=sys.argv[1];o=pathlib.Path(sys.argv[2]);"
+              "e=open(sys.argv[3],'a');e.write(f'start {n} {time.monotonic()}\\n');e.flush();time.sleep(0.6);"
+              "(o/n).mkdir(parents=True,exist_ok=True);"
+              "(o/n/'run.json').write_text(json.dumps({'name':n,'returncode':0,'seconds':0.6}));"
+              "e.write(f'end {n} {time.monotonic()}\\n')")
+
+    def fake(item: runner.Planned, out_dir: Path, extra: list[str], timeout: float | None) -> list[str]:
+        return [sys.executable, "-c", script, item.name, str(out_dir), str(log)]
+
+    monkeypatch.setattr(runner, "child_command", fake)
+    plan = runner.make_plan([registry.BY_NAME[n] for n in ("drop-one-a", "foreign-a", "udp-no-tc",
+                                                            "diverging-replica")])
+    seen: list[str] = []
+    results = runner.run_plan(plan, runner.Environment(upstream="127.0.0.1:1", kubeconfig=None), tmp_path, [],
+                              jobs=2, say=lambda name, res: seen.append(name))
+    assert set(results) == {p.name for p in plan} and sorted(seen) == sorted(results)
+    events = [line.split() for line in log.read_text().splitlines()]
+    running: set[str] = set()
+    peak = 0
+    for kind, name, _ in sorted(events, key=lambda e: float(e[2])):
+        running = running | {name} if kind == "start" else running - {name}
+        peak = max(peak, len(running))
+        if kind == "start" and name == "diverging-replica":
+            assert running == {"diverging-replica"}  # alone
+    assert peak == 2
 
 
 def test_info_is_a_valid_verdict_and_never_a_detection(tmp_path: Path) -> None:
@@ -140,3 +241,155 @@ def test_info_is_a_valid_verdict_and_never_a_detection(tmp_path: Path) -> None:
     assert f["unexpected"] == [] and doc["healthy"]["unexpected"] == []
     assert doc["coverage"]["not_runnable_here"] == ["HS-DNS-004"]  # INFO cases that ran are not "not runnable"
     assert "005:I" in "\n".join(runner.table_lines(doc))
+
+
+def test_timing_settle_and_span(tmp_path: Path) -> None:
+    from faults import timing
+
+    timeline = [  # converge 1: API change at 0.5, streak from 0.7, hold from 0.9 to 3.0
+        {"t": 0.1, "phase": "converge", "match": False}, {"t": 0.5, "event": "API state changed"},
+        {"t": 0.6, "phase": "converge", "match": False}, {"t": 0.7, "phase": "converge", "match": True},
+        {"t": 0.8, "phase": "converge", "match": True}, {"t": 0.9, "phase": "converge", "match": True},
+        {"t": 1.0, "phase": "hold", "match": True}, {"t": 3.0, "phase": "hold", "match": True},
+        # converge 2 (hold=False): first match at 0.2
+        {"t": 0.1, "phase": "converge", "match": False}, {"t": 0.2, "phase": "converge", "match": True},
+        {"t": 0.3, "phase": "converge", "match": True}, {"t": 0.4, "phase": "converge", "match": True},
+    ]
+    (tmp_path / "conformance.json").write_text(json.dumps({"results": [
+        {"id": "HS-DNS-001", "status": "passed", "evidence": [{"timeline": timeline}]},
+        {"id": "HS-DNS-002", "status": "failed", "evidence": [{"timeline": timeline}]}]}))
+    got = timing.run_timings(tmp_path)
+    assert [(t.case, t.settle_s, t.span_s) for t in got] == [("HS-DNS-001", 0.2, 3.0), ("HS-DNS-001", 0.2, 0.4)]
+    s = timing.summary(got)
+    assert s["max_settle_s"] == 0.2 and s["max_span_s"] == 3.0 and s["smallest_safe_dns_timeout_s"] == 1.0
+
+
+def test_run_plan_interrupted_stops_every_running_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C in the runner: every child running at that moment gets SIGTERM (and may clean up)."""
+    import os
+    import signal
+    import threading
+
+    log = tmp_path / "events"
+    script = ("import signal,sys,time;n=sys.argv[1];e=open(sys.argv[2],'a');"
+              "signal.signal(signal.SIGTERM,lambda *a:(e.write(f'term {n}\\n'),e.flush(),sys.exit(0)));"
+              "e.write(f'start {n}\\n');e.flush();time.sleep(30)")
+
+    def fake(item: runner.Planned, out_dir: Path, extra: list[str], timeout: float | None) -> list[str]:
+        return [sys.executable, "-c", script, item.name, str(log)]
+
+    monkeypatch.setattr(runner, "child_command", fake)
+    plan = runner.make_plan([registry.BY_NAME[n] for n in ("drop-one-a", "foreign-a", "udp-no-tc")])
+    threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_plan(plan, runner.Environment(upstream="127.0.0.1:1", kubeconfig=None), tmp_path, [], jobs=3)
+    events = log.read_text().split()
+    started = {events[i + 1] for i in range(0, len(events), 2) if events[i] == "start"}
+    terminated = {events[i + 1] for i in range(0, len(events), 2) if events[i] == "term"}
+    assert len(started) == 3 and terminated == started
+
+
+def test_a_known_deviation_in_the_baseline_is_not_unexpected_and_blames_no_fault() -> None:
+    healthy = result("healthy", HEALTHY)
+    healthy.verdicts["HS-DNS-003"] = Verdict("failed", "CoreDNS deviation", known_deviation=True)
+    runs = [(fault("f", 1), result("f", {**HEALTHY, 1: "failed", 3: "failed"}))]
+    doc = runner.evaluate(CAT, healthy, runs)
+    assert doc["healthy"]["unexpected"] == [] and doc["healthy"]["known_deviations"] == ["HS-DNS-003"]
+    assert doc["faults"][0]["unexpected"] == [] and doc["ok"]
+    assert doc["coverage"]["known_deviations"] == ["HS-DNS-003"]
+    # an unlisted FAIL in the baseline is still one
+    healthy.verdicts["HS-DNS-002"] = Verdict("failed", "new")
+    assert runner.evaluate(CAT, healthy, runs)["healthy"]["unexpected"] == ["HS-DNS-002"]
+
+
+def test_known_deviation_is_read_from_conformance_json(tmp_path: Path) -> None:
+    (tmp_path / "conformance.json").write_text(json.dumps({"results": [
+        {"id": "HS-DNS-001", "status": "failed", "known_deviation": {"issue": "x"}, "matches_expectation": True},
+        {"id": "HS-DNS-002", "status": "failed", "known_deviation": None, "matches_expectation": False}]}))
+    verdicts, _ = read_run(tmp_path)
+    assert verdicts["HS-DNS-001"].known_deviation and not verdicts["HS-DNS-002"].known_deviation
+
+
+def test_scope_selects_and_judges_only_its_ids() -> None:
+    every = registry.EVERY
+    wide = Fault("wide", "proxy", "w", "t", {"HS-DNS-050": "why"}, spares={"HS-DNS-001": "no"}, scope=every)
+    narrow = fault("narrow", 1)
+    assert "-k" not in runner.run_args(wide, [])  # the whole catalogue: no selection
+    k = runner.run_args(narrow, [])
+    assert k[k.index("-k") + 1] == " or ".join(registry.REASONED)
+    plan = runner.make_plan([narrow, wide])
+    assert plan[0].name == runner.HEALTHY and plan[0].ids == every
+    # targeted (the CI subset): each run asks only what its fault lists; the baseline their union
+    plan = runner.make_plan([narrow, wide], targeted=True)
+    assert [(p.name, p.ids) for p in plan] == [(runner.HEALTHY, ("HS-DNS-001", "HS-DNS-050")),
+                                               ("narrow", ("HS-DNS-001",)), ("wide", ("HS-DNS-001", "HS-DNS-050"))]
+    assert runner.run_args(narrow, [], ("HS-DNS-001",))[-2:] == ["-k", "HS-DNS-001"]
+    # an id outside what a run selected is never judged for it
+    res = result("narrow", {**HEALTHY, 1: "failed", 2: "failed"})
+    res.extra["selected_ids"] = ["HS-DNS-001"]
+    doc = runner.evaluate(CAT, result("healthy", HEALTHY), [(narrow, res)])
+    assert doc["faults"][0]["unexpected"] == [] and doc["faults"][0]["detected"] == ["HS-DNS-001"]
+
+
+def test_every_id_of_the_extended_faults_is_reasoned_one_way_or_the_other() -> None:
+    """The faults reasoned over the whole catalogue list each id as must-FAIL or must-not, except the local
+    CoreDNS's known deviations and the cases a KWOK node cannot run (requires real_kubelet)."""
+    catalogue = load_catalogue()
+    left_out = {f"HS-DNS-{n:03d}" for n in registry.DEVIATIONS} | {
+        cid for cid, c in catalogue.items() if "real_kubelet" in c.requires}
+    for f in registry.FAULTS:
+        if f.scope != registry.EVERY:
+            continue
+        unlisted = {i for i in catalogue if i not in f.reasons and i not in f.spares and int(i[-3:]) >= 43}
+        assert unlisted <= left_out, (f.name, sorted(unlisted - left_out))
+        assert not set(f.reasons) & left_out, f.name
+
+
+def test_coredns_faults_never_run_two_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two CoreDNS faults choosing loopback ports at the same moment can collide: one runs after the other,
+    while proxy faults still run next to them."""
+    import subprocess
+    import time as _time
+
+    events: list[tuple[str, str, float]] = []
+
+    class Child:
+        def __init__(self, cmd: list[str], **_: object) -> None:
+            self.name = cmd[cmd.index("--name") + 1]
+            self.t0 = _time.monotonic()
+            events.append(("start", self.name, self.t0))
+            self.returncode: int | None = None
+
+        def poll(self) -> int | None:
+            if self.returncode is None and _time.monotonic() - self.t0 > 0.6:
+                self.returncode = 0
+                events.append(("end", self.name, _time.monotonic()))
+            return self.returncode
+
+        def send_signal(self, _sig: int) -> None:
+            self.returncode = -15
+
+        def wait(self, timeout: float | None = None) -> int:
+            return self.returncode or 0
+
+    monkeypatch.setattr(subprocess, "Popen", Child)
+    a, b = (Fault(n, "coredns", n, "t", {"HS-DNS-027": "why"}) for n in ("no-reverse-zones", "wrong-dns-version"))
+    p = fault("drop-ptr", 19)
+    plan = [runner.Planned(f.name, f) for f in (a, b, p)]
+    runner.run_plan(plan, None, tmp_path, [], jobs=3)  # type: ignore[arg-type]  # children are stubs: no env
+    running: set[str] = set()
+    for kind, name, _ in sorted(events, key=lambda e: e[2]):
+        if kind == "start":
+            running.add(name)
+            assert not {"no-reverse-zones", "wrong-dns-version"} <= running
+        else:
+            running.discard(name)
+    starts = [n for k, n, _ in events if k == "start"]
+    assert starts[:2] == ["no-reverse-zones", "drop-ptr"]  # the proxy fault did not wait
+
+
+def test_a_timing_dependent_id_is_neither_detected_nor_unexpected() -> None:
+    f = Fault("f", "proxy", "f", "t", {"HS-DNS-001": "why"}, may={"HS-DNS-002": "a window of the cluster's timing"})
+    for seen in ("failed", "passed"):
+        doc = runner.evaluate(CAT, result("healthy", HEALTHY), [(f, result("f", {**HEALTHY, 1: "failed", 2: seen}))])
+        assert doc["faults"][0]["unexpected"] == [] and doc["ok"] and doc["score"]["expected"] == 1

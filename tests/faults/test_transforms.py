@@ -13,6 +13,7 @@ import pytest
 from faults import transforms as t
 from faults.kubeview import Endpoint, ServicePort
 from faults.names import dashed, is_dashed_ip, parse
+from faults.proxy import signature
 
 ZONE = "cluster.local"
 SVC = f"web.ns1.svc.{ZONE}."
@@ -345,4 +346,197 @@ def test_every_transform_is_identity_on_unrelated_names() -> None:
         if name == "swap-nxdomain-nodata":
             assert out.rcode() == dns.rcode.NXDOMAIN  # NODATA for an existing name becomes NXDOMAIN
             continue
+        if name == "negative-without-soa":
+            assert not out.authority  # every negative answer is its business
+            continue
         assert out.to_wire() == before, name
+
+
+# ------------------------------------------------------------------------------------------ rendering (the proxy's)
+
+def test_render_fits_unchanged() -> None:
+    _, r = a_resp()
+    out = dns.message.from_wire(t.render(r, 512))
+    assert signature(out) == signature(r)  # dnspython shuffles the records of an RRset on the wire
+
+
+def test_render_drops_additional_first_without_tc() -> None:
+    _, r = srv_resp(targets=tuple(f"web-{i}" for i in range(3)))
+    r.additional = [dns.rrset.from_text(f"web-{i}.{SVC}", 5, "IN", "A", f"10.244.9.{i}") for i in range(30)]
+    assert len(r.to_wire()) > 512
+    out = dns.message.from_wire(t.render(r, 512))
+    assert not out.flags & dns.flags.TC and not out.additional and len(out.answer[0]) == 3
+    assert len(r.additional) == 30  # the original is untouched
+
+
+def test_render_truncates_the_answer_to_a_prefix_with_tc() -> None:
+    _, r = big_resp(120)
+    wire = t.render(r, 512)
+    out = dns.message.from_wire(wire)
+    assert len(wire) <= 512 and out.flags & dns.flags.TC
+    kept = {rd.to_text() for rd in out.answer[0]}
+    first = {rd.to_text() for rd in list(r.answer[0])[:len(kept)]}
+    assert 20 < len(kept) < 120 and kept == first  # the first records in the RRset's order (shuffled on the wire)
+    assert len(r.answer[0]) == 120
+
+
+def test_foreign_a_survives_truncation() -> None:
+    q, r = big_resp(120)
+    out = dns.message.from_wire(t.render(t.foreign_a(q, r, t.Ctx()), 512))
+    assert out.flags & dns.flags.TC and t.FOREIGN_IP in addrs(out)
+
+
+def test_truncate_tcp_limit_is_the_edns_default() -> None:
+    q, r = big_resp(60)  # about 1 KB: fits in 1232 bytes
+    assert t.truncate_tcp(q, r, t.Ctx(transport="tcp")) is r
+    q, r = big_resp(150)
+    out = t.truncate_tcp(q, r, t.Ctx(transport="tcp"))
+    assert out.flags & dns.flags.TC and 60 < len(out.answer[0]) < 150
+
+
+# ------------------------------------------------------------------------------------------ answer integrity
+
+def test_wrong_owner_keeps_addresses_under_the_namespace_name() -> None:
+    q, r = a_resp()
+    out = wire_roundtrip(t.wrong_owner(q, r, t.Ctx()))
+    assert addrs(out) == set(IPS) and {rr.name.to_text() for rr in out.answer} == {f"ns1.svc.{ZONE}."}
+    q, r = a_resp(f"web-0.{SVC}", IPS[:1])
+    assert t.wrong_owner(q, r, t.Ctx()).answer[0].name.to_text() == f"web-0.{SVC}"
+
+
+def test_duplicate_records_repeat_the_first_record_on_the_wire() -> None:
+    q, r = a_resp()
+    wire = t.render(t.duplicate_records(q, r, t.Ctx()), 1232)
+    assert int.from_bytes(wire[6:8], "big") == 4  # ANCOUNT: 3 records + the repeated one
+    per_rr = dns.message.from_wire(wire, one_rr_per_rrset=True)
+    texts = [rd.to_text() for rr in per_rr.answer for rd in rr]
+    assert len(texts) == 4 and len(set(texts)) == 3 and texts.count(texts[0]) == 2
+    merged = dns.message.from_wire(wire)  # dnspython's default parsing merges the twin (see docs/faults.md)
+    assert sum(len(rr) for rr in merged.answer) == 3
+    q, r = srv_resp()
+    out = dns.message.from_wire(t.render(t.duplicate_records(q, r, t.Ctx()), 1232), one_rr_per_rrset=True)
+    assert sum(len(rr) for rr in out.answer) == 3
+    q, r = a_resp(f"web-0.{SVC}", IPS[:1])
+    assert sum(len(rr) for rr in t.duplicate_records(q, r, t.Ctx()).answer) == 1
+
+
+def test_duplicate_survives_truncation() -> None:
+    q, r = big_resp(120)
+    wire = t.render(t.duplicate_records(q, r, t.Ctx()), 512)
+    per_rr = dns.message.from_wire(wire, one_rr_per_rrset=True)
+    texts = [rd.to_text() for rr in per_rr.answer for rd in rr]
+    assert per_rr.flags & dns.flags.TC and texts.count(texts[0]) == 2
+
+
+def test_answer_in_additional_moves_endpoint_name_records() -> None:
+    name = f"web-0.{SVC}"
+    q, r = a_resp(name, IPS[:1])
+    out = wire_roundtrip(t.answer_in_additional(q, r, t.Ctx()))
+    assert out.rcode() == dns.rcode.NOERROR and not out.answer
+    assert [(rr.name.to_text(), rr.rdtype) for rr in out.additional] == [(name, dns.rdatatype.A)]
+    q, r = a_resp()
+    assert addrs(t.answer_in_additional(q, r, t.Ctx())) == set(IPS)
+
+
+def test_negative_without_soa() -> None:
+    q = query(f"nosuch.{SVC}", "A")
+    out = t.negative_without_soa(q, response(q, rcode=dns.rcode.NXDOMAIN, soa=True), t.Ctx())
+    assert out.rcode() == dns.rcode.NXDOMAIN and not out.authority
+    q = query(SVC, "AAAA")
+    out = t.negative_without_soa(q, response(q, soa=True), t.Ctx())
+    assert out.rcode() == dns.rcode.NOERROR and not out.authority and not out.answer
+    q, r = a_resp()
+    r.authority = [dns.rrset.from_text(f"{ZONE}.", 5, "IN", "NS", f"ns.dns.{ZONE}.")]
+    assert t.negative_without_soa(q, r, t.Ctx()).authority  # positive answers untouched
+
+
+def test_wrong_from_start_moves_every_a_answer() -> None:
+    for name in ("kubernetes.default.svc.cluster.local.", SVC, "example.com."):
+        q, r = a_resp(name, IPS[:2])
+        out = wire_roundtrip(t.a_in_additional_everywhere(q, r, t.Ctx()))
+        assert not out.answer and {rd.to_text() for rr in out.additional for rd in rr} == set(IPS[:2])
+    q = query(SVC, "AAAA")
+    r = response(q, [f"{SVC} AAAA fd00::1"])
+    assert t.a_in_additional_everywhere(q, r, t.Ctx()).answer
+    q, r = srv_resp()
+    out = t.a_in_additional_everywhere(q, r, t.Ctx())
+    assert len(out.answer[0]) == 2 and len(out.additional) == 2
+
+
+# ------------------------------------------------------------------------------------------ answers over time
+
+def test_flapping_stale_serves_the_previous_answer_one_in_ten() -> None:
+    ctx = t.Ctx()
+    name = f"web-0.{SVC}"
+    for _ in range(3):  # the old pod's answer, given 3 times: remembered
+        q, r = a_resp(name, ["10.244.0.5"])
+        assert addrs(t.flapping_stale(q, r, ctx)) == {"10.244.0.5"}
+    seen = []
+    for _ in range(17):  # the pod was re-created: answers 4..20 of the name
+        q, r = a_resp(name, ["10.244.1.99"])
+        out = t.flapping_stale(q, r, ctx)
+        assert out.question[0].name == q.question[0].name
+        seen.append(addrs(out))
+    stale = [i + 4 for i, a in enumerate(seen) if a == {"10.244.0.5"}]
+    assert stale == [10, 20]
+    assert all(a == {"10.244.1.99"} for i, a in enumerate(seen) if i + 4 not in (10, 20))
+
+
+def test_flapping_stale_needs_an_established_older_answer() -> None:
+    ctx = t.Ctx()
+    for i in range(30):  # a name whose answer never changes has nothing older to give
+        q, r = a_resp()
+        assert addrs(t.flapping_stale(q, r, ctx)) == set(IPS), i
+    ctx = t.Ctx()
+    for i in range(30):  # shuffled truncated subsets: none is given 3 times, none is remembered
+        q, r = a_resp(ips=[IPS[i % 3], f"10.9.{i}.1"])
+        assert addrs(t.flapping_stale(q, r, ctx)) == {IPS[i % 3], f"10.9.{i}.1"}
+
+
+def test_flapping_stale_is_per_transport() -> None:
+    ctx = t.Ctx(transport="tcp")
+    for _ in range(3):
+        q, r = a_resp(ips=IPS)
+        t.flapping_stale(q, r, ctx)
+    udp = t.Ctx(transport="udp", state=ctx.state, lock=ctx.lock)
+    for _ in range(20):
+        q, r = a_resp(ips=IPS[:1])
+        assert addrs(t.flapping_stale(q, r, udp)) == set(IPS[:1])
+
+
+def test_right_then_wrong() -> None:
+    ctx = t.Ctx()
+    got = []
+    for _ in range(10):
+        q, r = a_resp()
+        got.append(addrs(t.right_then_wrong(q, r, ctx)))
+    assert got[:8] == [set(IPS)] * 8 and got[8:] == [{"10.244.1.7", "10.244.0.9"}] * 2
+    other = t.Ctx(transport="tcp", state=ctx.state, lock=ctx.lock)
+    q, r = a_resp()
+    assert addrs(t.right_then_wrong(q, r, other)) == set(IPS)  # counted per transport
+    name = f"web-0.{SVC}"
+    for _ in range(8):
+        q, r = a_resp(name, IPS[:1])
+        t.right_then_wrong(q, r, ctx)
+    q, r = a_resp(name, IPS[:1])
+    out = wire_roundtrip(t.right_then_wrong(q, r, ctx))
+    assert out.rcode() == dns.rcode.NOERROR and not out.answer and out.authority[0].rdtype == dns.rdatatype.SOA
+    q = query("5.0.244.10.in-addr.arpa.", "PTR")
+    for _ in range(12):
+        r = response(q, [f"5.0.244.10.in-addr.arpa. PTR web-0.{SVC}"])
+        assert t.right_then_wrong(q, r, ctx).answer
+
+
+def test_srv_dashed_targets_caches_upstream_lookups() -> None:
+    calls: list[str] = []
+
+    def upstream(name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.message.Message:
+        calls.append(name.to_text())
+        return response(dns.message.make_query(name, rdtype), [f"{name} A 10.244.2.2"])
+
+    ctx = t.Ctx(upstream=upstream)
+    for _ in range(3):
+        q = query(f"_http._tcp.{SVC}", "SRV")
+        r = response(q, [f"_http._tcp.{SVC} SRV 0 100 8080 web-0.{SVC}"])
+        t.srv_dashed_targets(q, r, ctx)
+    assert calls == [f"web-0.{SVC}"]
