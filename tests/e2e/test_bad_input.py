@@ -17,24 +17,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
+
+from tests.e2e.conftest import kubeconfig as _kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
 ONE_CASE = "conformance/test_2_4_1_a_records.py::test_headless_service_without_ready_endpoints_is_nxdomain"
 USAGE = 4
 KWOK = ["--node-selector", "type=kwok", "--tolerations", "kwok.x-k8s.io/node:NoSchedule"]
-
-
-def _kubeconfig() -> str:
-    path = os.environ.get("KUBECONFIG")
-    if not path:
-        pytest.skip("KUBECONFIG is not set: run through scripts/with-local-cluster.sh")
-    return path
-
-
-@pytest.fixture(scope="module")
-def api() -> client.ApiClient:
-    return config.new_client_from_config(config_file=_kubeconfig())
 
 
 def run(*args: str, kubeconfig: str | None = None, tmp: Path, env: dict[str, str] | None = None,

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.reports.test_html_chromium import find_chromium
+
 ROOT = Path(__file__).resolve().parents[2]
 ALLURE_VERSION = "2.46.1"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -57,14 +59,6 @@ def find_allure(install: bool = True) -> Path | None:
     subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(_cache()),
                     f"allure-commandline@{ALLURE_VERSION}"], check=True, capture_output=True, timeout=600)
     return cli if cli.is_file() else None
-
-
-def find_chromium() -> str | None:
-    for name in ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 @dataclass
