@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,8 +42,15 @@ REPOSITORY = "headless-dns-conformance"
 SITE = "/usr/local/lib/python3.11/dist-packages"
 PLATFORMS = ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64")
 # What a wheel build needs from the tree (everything else, e.g. .venv, reports, node caches, stays out).
-WHEEL_SOURCES = ("pyproject.toml", "README.md", "hsdns", "fixtures", "conformance", "manifests", "expectations",
-                 "faults", "localcluster")
+
+
+def wheel_sources(repo: Path = REPO) -> tuple[str, ...]:
+    """What a wheel is built from: pyproject.toml, README.md, and the folders of the packages pyproject.toml
+    lists ([tool.setuptools] packages and package-dir), so a package added there is never left out."""
+    tool = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapped = dict(tool.get("package-dir") or {})
+    folders = {mapped.get(p, p.replace(".", "/")).split("/")[0] for p in tool["packages"]}
+    return ("pyproject.toml", "README.md", *sorted(folders))
 HSDNS_SCRIPT = b"#!/usr/bin/python3.11\nimport sys\n\nfrom hsdns.cli import main\n\nsys.exit(main())\n"
 
 
@@ -95,7 +103,7 @@ def build_wheel(dest: Path, repo: Path = REPO, log: Path | None = None) -> Path:
         src = Path(tmp) / "src"
         src.mkdir()
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".ruff_cache", ".pytest_cache")
-        for name in WHEEL_SOURCES:
+        for name in wheel_sources(repo):
             path = repo / name
             if path.is_dir():
                 shutil.copytree(path, src / name, ignore=ignore)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 import tomllib
 from pathlib import Path
 
@@ -58,3 +59,11 @@ def test_run_argv_keeps_the_suite_config_and_resolves_suite_paths(tmp_path: Path
 def test_cli_version_and_unknown_command(capsys: object) -> None:
     assert cli.main(["--version"]) == 0
     assert cli.main(["no-such-command"]) == 4
+
+
+def test_the_containerfile_copies_every_source_of_the_wheel() -> None:
+    from localcluster.suite_image import wheel_sources
+
+    text = (ROOT / "deploy" / "Containerfile").read_text()
+    missing = [s for s in wheel_sources(ROOT) if not re.search(rf"^COPY .*\b{re.escape(s)}/? ", text, re.M)]
+    assert missing == [], f"deploy/Containerfile does not COPY {missing}"
