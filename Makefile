@@ -6,8 +6,9 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+MONITOR_ARGS ?=
 
-.PHONY: system-deps setup build cluster-up cluster-down cluster-status conformance test lint unit faults flaky upstream-dns-e2e clean
+.PHONY: system-deps setup build cluster-up cluster-down cluster-status conformance monitor test lint unit faults flaky upstream-dns-e2e wheel sonobuoy allure clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -37,12 +38,18 @@ cluster-status: setup
 conformance: setup
 	scripts/conformance.sh $(PYTEST_ARGS)
 
+# Live DNS monitor (issue 12, docs/monitor.md): the reference headless Service's answers at the DNS Service and
+# every replica against the live EndpointSlices, until Ctrl-C or MONITOR_ARGS="--duration S";
+# reports/monitor.{json,html}. Against $$KUBECONFIG, or the local cluster as `make conformance` chooses.
+monitor: setup
+	scripts/monitor.sh $(MONITOR_ARGS)
+
 lint: setup
 	$(VPY) -m ruff check .
 	$(VPY) -m mypy .
 
 unit: setup
-	$(VPY) -m pytest tests/unit tests/reports tests/faults -q -p no:cacheprovider
+	$(VPY) -m pytest tests/unit tests/reports tests/faults tests/packaging/test_layout.py tests/monitor -q -p no:cacheprovider
 
 # The project's own tests: lint, cluster-free unit tests, then the local cluster (built if
 # missing) with the smoke test and the whole conformance suite against it; always torn down.
@@ -63,5 +70,20 @@ flaky: setup
 upstream-dns-e2e: setup
 	scripts/upstream-dns-e2e.sh $(UPSTREAM_E2E_ARGS)
 
+# The suite as a wheel (pip install dist/headless_dns_conformance-*.whl gives the `hsdns` command).
+wheel: setup
+	$(VPY) -c 'from pathlib import Path; from localcluster.suite_image import build_wheel; print(build_wheel(Path("dist")))'
+
+# Sonobuoy for real (issue 14): the sonobuoy CLI and aggregator image built here (pins.toml), the suite image,
+# deploy/sonobuoy-plugin.yaml run on the local cluster, `sonobuoy retrieve` + `sonobuoy results`;
+# reports/sonobuoy/summary.md. Not in `make test` (see docs/reports.md for the measured run).
+sonobuoy: setup
+	scripts/with-local-cluster.sh $(VPY) -m localcluster.sonobuoy $(SONOBUOY_ARGS)
+
+# Allure for real (issue 14): the HTML report of reports/allure-results by the real Allure command line
+# (npm allure-commandline, installed on demand into the cache), checked in headless Chromium.
+allure: setup
+	$(VPY) -m tests.postrun.allure_report reports
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache build dist *.egg-info

@@ -47,11 +47,18 @@ def gone(run_id: str, timeout: float = 90) -> list[str]:
     return left
 
 
+def _interactive_signals() -> None:
+    """In the child: SIGINT as a terminal gives it. A shell that starts a job in the background (nohup, `&`,
+    some CI runners) leaves SIGINT ignored, Python then installs no KeyboardInterrupt handler, and the
+    Ctrl-C this test sends would be ignored by the run instead of tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(run_id: str, *args: str, reports: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, HSDNS_RUN_ID=run_id)
     return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--reports-dir", str(reports),
                              *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_interactive_signals)
 
 
 def wait_for_namespaces(run_id: str, proc: subprocess.Popen[str], at_least: int = 2, timeout: float = 120) -> None:

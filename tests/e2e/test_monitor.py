@@ -98,6 +98,15 @@ class MonitorRun:
         st: dict[str, Any] = poll(ready, timeout, "the monitor to ask every target")
         return st
 
+    def wait_asking(self, pods: set[str], timeout: float = 120) -> None:
+        """Until the monitor's targets are the DNS Service and exactly these CoreDNS pods: a count alone can
+        match while a deleted pod is still listed and its replacement not yet."""
+        def asking() -> bool | None:
+            self.alive()
+            labels = set(self.status().get("target_labels") or [])
+            return True if labels == {"DNS Service", *(f"replica {p}" for p in pods)} else None
+        poll(asking, timeout, f"the monitor to ask the DNS Service and the replicas {sorted(pods)}")
+
     def wait_quiet(self, targets: int, quiet: float = QUIET_S, timeout: float = 180) -> float:
         """Until every stream runs and the monitor judged ``quiet`` seconds of right answers, up to now."""
         def calm() -> float | None:
@@ -291,6 +300,7 @@ def disturbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Disturbed]:
             core.delete_namespaced_pod(pod, "kube-system")
             deleted.append(pod)
             wait_coredns(replicas, set(deleted))
+            run.wait_asking({q.metadata.name for q in coredns_pods()})
             run.wait_quiet(targets)
         p.info["deleted"] = deleted
         p.info["new"] = sorted(q.metadata.name for q in coredns_pods())

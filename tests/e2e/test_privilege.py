@@ -1,11 +1,15 @@
 """Least privilege and no secrets (issue 11, items 3-5), against the local cluster's real RBAC.
 
-* The whole catalogue passes as a ServiceAccount bound to exactly deploy/rbac.yaml (the real API
-  server authorises every call; PodSecurity `restricted` is enforced by the real admission plugin and
-  the real kubelet).
+* The whole catalogue runs as a ServiceAccount bound to exactly deploy/rbac.yaml (the real API server
+  authorises every call; PodSecurity `restricted` is enforced by the real admission plugin and the real
+  kubelet), and every result is what the catalogue or the platform's expectations file says (the local
+  CoreDNS's known deviations FAIL as listed, nothing else does). This is the main conformance run of
+  `make test`: it writes its reports to reports/ (HSDNS_SELFTEST_REPORTS_DIR overrides), which
+  scripts/selftest.sh and tests/postrun then check.
 * Without one verb the run stops at once with the message naming that verb and resource.
 * No file the run writes holds the token, or the client key or certificate of the admin kubeconfig.
-* Under load (-n 8 on 2 cores) a run gives only PASS, INFO or ERROR, never a false FAIL.
+* Under load (-n 8 on 2 cores, the A and SRV groups) a run gives only PASS, INFO or ERROR, never a
+  false FAIL.
 """
 
 from __future__ import annotations
@@ -24,60 +28,14 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes import client
+
+from localcluster import kubeapply
+from tests.e2e.conftest import kubeconfig as _kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "deploy" / "rbac.yaml"
 ONE_CASE = "conformance/test_2_4_1_a_records.py::test_headless_service_without_ready_endpoints_is_nxdomain"
-
-
-def _kubeconfig() -> str:
-    path = os.environ.get("KUBECONFIG")
-    if not path:
-        pytest.skip("KUBECONFIG is not set: run through scripts/with-local-cluster.sh")
-    return path
-
-
-@pytest.fixture(scope="module")
-def api() -> client.ApiClient:
-    return config.new_client_from_config(config_file=_kubeconfig())
-
-
-def _apply(api: client.ApiClient, doc: dict[str, Any]) -> None:
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    kind, meta = doc["kind"], doc["metadata"]
-    create = {
-        "Namespace": lambda: core.create_namespace(doc),
-        "ServiceAccount": lambda: core.create_namespaced_service_account(meta["namespace"], doc),
-        "ClusterRole": lambda: rbac.create_cluster_role(doc),
-        "ClusterRoleBinding": lambda: rbac.create_cluster_role_binding(doc),
-        "Role": lambda: rbac.create_namespaced_role(meta["namespace"], doc),
-        "RoleBinding": lambda: rbac.create_namespaced_role_binding(meta["namespace"], doc),
-    }[kind]
-    try:
-        create()
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-
-
-def _delete(api: client.ApiClient, doc: dict[str, Any]) -> None:
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    kind, meta = doc["kind"], doc["metadata"]
-    delete = {
-        "Namespace": lambda: core.delete_namespace(meta["name"]),
-        "ServiceAccount": lambda: core.delete_namespaced_service_account(meta["name"], meta["namespace"]),
-        "ClusterRole": lambda: rbac.delete_cluster_role(meta["name"]),
-        "ClusterRoleBinding": lambda: rbac.delete_cluster_role_binding(meta["name"]),
-        "Role": lambda: rbac.delete_namespaced_role(meta["name"], meta["namespace"]),
-        "RoleBinding": lambda: rbac.delete_namespaced_role_binding(meta["name"], meta["namespace"]),
-    }[kind]
-    try:
-        delete()
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
 
 
 def _renamed(docs: list[dict[str, Any]], suffix: str) -> list[dict[str, Any]]:
@@ -101,12 +59,12 @@ def identity(api: client.ApiClient) -> Iterator[list[dict[str, Any]]]:
     docs = _renamed([d for d in yaml.safe_load_all(RBAC.read_text()) if d], f"-{uuid.uuid4().hex[:5]}")
     yield docs
     for d in reversed(docs):
-        _delete(api, d)
+        kubeapply.delete(api, d)
 
 
 def _kubeconfig_for(api: client.ApiClient, docs: list[dict[str, Any]], tmp: Path) -> tuple[str, str]:
     for d in docs:
-        _apply(api, d)
+        kubeapply.apply(api, d)
     sa = next(d for d in docs if d["kind"] == "ServiceAccount")["metadata"]
     token = client.CoreV1Api(api).create_namespaced_service_account_token(
         sa["name"], sa["namespace"], {"spec": {"expirationSeconds": 3600}}).status.token
@@ -134,11 +92,14 @@ def _counts(reports: Path) -> dict[str, int]:
 def test_the_catalogue_passes_with_exactly_the_rights_of_deploy_rbac_and_writes_no_secret(
         api: client.ApiClient, identity: list[dict[str, Any]], tmp_path: Path) -> None:
     kubeconfig, token = _kubeconfig_for(api, identity, tmp_path)
-    reports = tmp_path / "reports"
+    reports = Path(os.environ.get("HSDNS_SELFTEST_REPORTS_DIR") or ROOT / "reports")
+    for stale in ("conformance.json", "junit.xml"):
+        (reports / stale).unlink(missing_ok=True)
     proc = _run(kubeconfig, reports, "conformance", "-n", "4")
     counts = _counts(reports)
-    assert proc.returncode == 0 and counts["failed"] == 0 and counts["error"] == 0, proc.stdout[-4000:]
-    assert counts["passed"] > 0
+    # exit 1 = some case FAILed; every FAIL must be a known deviation the expectations file lists
+    assert proc.returncode in (0, 1) and counts["error"] == 0, proc.stdout[-4000:]
+    assert counts["unexpected"] == 0 and counts["passed"] > 0, proc.stdout[-4000:]
     # No secret in anything the run wrote: the token, or the admin kubeconfig's key and certificate.
     admin = yaml.safe_load(Path(_kubeconfig()).read_text())["users"][0]["user"]
     secrets = {"token": token}
@@ -173,8 +134,11 @@ def test_without_one_verb_the_run_names_it(api: client.ApiClient, identity: list
 
 
 def test_under_load_a_run_never_gives_a_false_fail(tmp_path: Path) -> None:
-    """-n 8 on 2 cores: CPU-starved workers may be slow (ERROR at worst), the DNS is healthy: no FAIL."""
+    """-n 8 on 2 cores: CPU-starved workers may be slow (ERROR at worst), the DNS is healthy: no FAIL.
+    The A and SRV groups (19 cases, none a known deviation): 8 workers busy at once is the load, not the
+    number of cases."""
     reports = tmp_path / "reports"
-    proc = _run(_kubeconfig(), reports, "conformance", "-n", "8", "-m", "not slow")
+    proc = _run(_kubeconfig(), reports, "conformance/test_2_4_1_a_records.py", "conformance/test_2_4_2_srv_records.py",
+                "-n", "8", "-m", "not slow")
     counts = _counts(reports)
     assert counts["failed"] == 0, proc.stdout[-4000:]
