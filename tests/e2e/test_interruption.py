@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from tests.signals import terminal_sigint
+
 ROOT = Path(__file__).resolve().parents[2]
 A = "conformance/test_2_4_1_a_records.py::"
 TWO_CASES = [A + "test_headless_service_has_no_clusterip_and_its_name_never_answers_one",
@@ -47,18 +49,11 @@ def gone(run_id: str, timeout: float = 90) -> list[str]:
     return left
 
 
-def _interactive_signals() -> None:
-    """In the child: SIGINT as a terminal gives it. A shell that starts a job in the background (nohup, `&`,
-    some CI runners) leaves SIGINT ignored, Python then installs no KeyboardInterrupt handler, and the
-    Ctrl-C this test sends would be ignored by the run instead of tested."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start(run_id: str, *args: str, reports: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, HSDNS_RUN_ID=run_id)
     return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--reports-dir", str(reports),
                              *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, preexec_fn=_interactive_signals)
+                            start_new_session=True, preexec_fn=terminal_sigint)
 
 
 def wait_for_namespaces(run_id: str, proc: subprocess.Popen[str], at_least: int = 2, timeout: float = 120) -> None:

@@ -12,6 +12,7 @@ from faults import coredns, registry, runner, transforms
 from faults.registry import Fault
 from faults.verdicts import Verdict, from_junit, read_run
 from fixtures.catalogue import Case, load_catalogue
+from tests.signals import keyboard_interrupt_on_sigint
 
 REPO = Path(__file__).resolve().parents[2]
 CAT = {f"HS-DNS-{n:03d}": Case(f"HS-DNS-{n:03d}", f"case {n}", level="MUST" if n < 5 else "INFO")
@@ -281,7 +282,7 @@ def test_run_plan_interrupted_stops_every_running_child(tmp_path: Path, monkeypa
     monkeypatch.setattr(runner, "child_command", fake)
     plan = runner.make_plan([registry.BY_NAME[n] for n in ("drop-one-a", "foreign-a", "udp-no-tc")])
     threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    with pytest.raises(KeyboardInterrupt):
+    with keyboard_interrupt_on_sigint(), pytest.raises(KeyboardInterrupt):
         runner.run_plan(plan, runner.Environment(upstream="127.0.0.1:1", kubeconfig=None), tmp_path, [], jobs=3)
     events = log.read_text().split()
     started = {events[i + 1] for i in range(0, len(events), 2) if events[i] == "start"}

@@ -17,6 +17,7 @@ import pytest
 
 from fixtures.reporting.__main__ import validation_errors
 from tests.reports.helpers import DATA, last_line, load_json
+from tests.signals import terminal_sigint
 
 MODULE = "test_interrupted_suite.py"
 
@@ -113,7 +114,7 @@ def test_sigint_mid_test_is_an_error_not_a_pass(fake_suite: pytest.Pytester, xdi
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *xdist, MODULE]
     # its own process group, which receives the SIGINT as a terminal's Ctrl-C would send it (xdist workers too)
     proc = subprocess.Popen(cmd, cwd=suite.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=terminal_sigint)
     try:
         deadline = time.monotonic() + 60
         while not started.exists():
