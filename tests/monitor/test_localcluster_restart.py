@@ -45,7 +45,12 @@ def test_restart_stops_by_pid_and_starts_the_recorded_argv(run_dir: Path, monkey
         assert old.wait(timeout=15) is not None  # SIGTERM by its PID
         state = json.loads((run_dir / "state.json").read_text())
         new_pid = state["pids"]["kube-scheduler"]
-        assert new_pid != old.pid and cluster.pid_alive(new_pid, "kube-scheduler")
+        assert new_pid != old.pid
+        # the new process may not have exec'd its argv yet (its cmdline is still the forking Python's): poll
+        deadline = time.monotonic() + 10
+        while not cluster.pid_alive(new_pid, "kube-scheduler") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cluster.pid_alive(new_pid, "kube-scheduler")
         assert (run_dir / "pids" / "kube-scheduler.pid").read_text().strip() == str(new_pid)
         assert "restarted by `python -m localcluster restart kube-scheduler`" in (
             run_dir / "logs" / "kube-scheduler.log").read_text()
