@@ -375,7 +375,12 @@ def test_deleting_a_statefulset_pod_makes_its_name_unavailable_until_its_success
     web1 = [i for i in found if any(n.startswith("web-1.") for n in i["names"])]
     assert web1, disturbed.describe("delete-pod")
     inc = web1[0]
-    assert inc["kind"] == "unavailable" and inc["start"] >= phase.start
+    # the name is unavailable while the API agrees the pod is gone; where the control plane lags (a loaded
+    # machine), part of the same incident is "missing" (the successor Ready, DNS not yet past the grace):
+    # never "wrong"
+    assert "unavailable" in inc["kinds"] and set(inc["kinds"]) <= {"unavailable", "missing"}, \
+        disturbed.describe("delete-pod")
+    assert inc["start"] >= phase.start
     assert inc["end"] >= phase.info["ready"]["web-1"], disturbed.describe("delete-pod")  # after the new pod's Ready
     # only web-1 was gone: the Service name, the SRV record and the other pods answered throughout
     assert all(n.startswith("web-1.") for i in found for n in i["names"]), disturbed.describe("delete-pod")
