@@ -25,6 +25,7 @@ import yaml
 from kubernetes import client, config
 
 from localcluster import kubeapply
+from tests.e2e.conftest import kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -36,8 +37,7 @@ def _state() -> Any:
     from localcluster.cluster import State
     from localcluster.paths import run_dir
 
-    if not os.environ.get("KUBECONFIG"):
-        pytest.skip("KUBECONFIG is not set: run through scripts/with-local-cluster.sh")
+    kubeconfig()
     state = State.load(run_dir())
     if state is None or state.netns is None or not state.image_registry:
         pytest.skip("needs the local cluster with a real node and its image registry")

@@ -27,6 +27,8 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
+from tests.e2e.conftest import kubeconfig
+
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 CHROMIUM = ("/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -35,10 +37,7 @@ QUIET_S = 3.0  # right answers the monitor must have seen before the next phase 
 
 
 def _core() -> client.CoreV1Api:
-    kubeconfig = os.environ.get("KUBECONFIG")
-    if not kubeconfig:
-        pytest.skip("KUBECONFIG is not set: run through scripts/with-local-cluster.sh")
-    return client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+    return client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig()))
 
 
 def _ts(value: Any) -> float:

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from localcluster.paths import cache_dir
+from tests.e2e.conftest import kubeconfig as e2e_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ("HS-DNS-001", "HS-DNS-002")
@@ -99,9 +100,7 @@ def test_pytest11_entry_point_loads_the_suite_only_for_the_suite(tool: Tool, tmp
 
 
 def test_real_run_from_a_temp_directory_writes_reports_there(tool: Tool, tmp_path: Path) -> None:
-    kubeconfig = os.environ.get("KUBECONFIG")
-    if not kubeconfig:
-        pytest.skip("KUBECONFIG is not set: run through scripts/with-local-cluster.sh")
+    kubeconfig = e2e_kubeconfig()
     env = {"KUBECONFIG": kubeconfig}
     if os.environ.get("HSDNS_IMAGE_REGISTRY"):
         env["HSDNS_IMAGE_REGISTRY"] = os.environ["HSDNS_IMAGE_REGISTRY"]
