@@ -578,6 +578,9 @@ class Monitor:
                 "judged_until": round(self.judged_until, 3), "pending": len(self.pending),
                 "targets": len(self.targets()), "target_labels": [t.label for t in self.targets()],
                 "streams": len(self.streams), "streams_ready": sum(1 for s in self.streams.values() if s.ready),
+                "answered": {t.label: self.agg.per_target[t.label].kinds.get("ok", 0)
+                             for t in self.targets() if t.label in self.agg.per_target},
+                "ttr_events": self.ttr.recent() if self.ttr is not None else [],
                 "namespace": self.ns_name, "run_id": self.run_id}
 
     def write_status(self) -> None:

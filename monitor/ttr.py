@@ -163,6 +163,13 @@ class TimeToResolve:
         with self._lock:
             return next((ev for ev in reversed(self.events) if ev.pod == pod and ev.kind == kind), None)
 
+    def recent(self, n: int = 20) -> list[dict[str, Any]]:
+        """The newest events, briefly (for the status file): what a caller waits on, never a timing."""
+        with self._lock:
+            events = self.events[-n:] if n > 0 else []
+            return [{"kind": ev.kind, "pod": ev.pod, "uid": ev.uid, "t": round(ev.t, 3), "done": ev.done,
+                     "answered": sorted(ev.results)} for ev in events]
+
     # -- report --------------------------------------------------------------------------------
     def to_json(self, t0: float) -> dict[str, Any]:
         with self._lock:

@@ -98,13 +98,30 @@ class MonitorRun:
         return st
 
     def wait_asking(self, pods: set[str], timeout: float = 120) -> None:
-        """Until the monitor's targets are the DNS Service and exactly these CoreDNS pods: a count alone can
-        match while a deleted pod is still listed and its replacement not yet."""
+        """Until the monitor's targets are the DNS Service and exactly these CoreDNS pods, and it has judged a
+        right answer from each: a count alone can match while a deleted pod is still listed and its replacement
+        not yet, and a replica's first answers wait for the API view around them before they are judged."""
+        want = {"DNS Service", *(f"replica {p}" for p in pods)}
+
         def asking() -> bool | None:
             self.alive()
-            labels = set(self.status().get("target_labels") or [])
-            return True if labels == {"DNS Service", *(f"replica {p}" for p in pods)} else None
-        poll(asking, timeout, f"the monitor to ask the DNS Service and the replicas {sorted(pods)}")
+            st = self.status()
+            answered = st.get("answered") or {}
+            ok = set(st.get("target_labels") or []) == want and all(answered.get(lb, 0) > 0 for lb in want)
+            return True if ok else None
+        poll(asking, timeout, f"the monitor to ask the DNS Service and the replicas {sorted(pods)} and judge "
+                              "a right answer from each")
+
+    def wait_ttr(self, pod: str, kind: str, since: float, timeout: float = 120) -> dict[str, Any]:
+        """Until the monitor has seen the event (a pod Ready, a pod deleted) and measured it to the end."""
+        def seen() -> dict[str, Any] | None:
+            self.alive()
+            for ev in reversed(self.status().get("ttr_events") or []):
+                if ev["pod"] == pod and ev["kind"] == kind and ev["t"] >= since and ev["done"]:
+                    return dict(ev)
+            return None
+        ev: dict[str, Any] = poll(seen, timeout, f"the monitor's time-to-resolve event '{kind}' of {pod}")
+        return ev
 
     def wait_quiet(self, targets: int, quiet: float = QUIET_S, timeout: float = 180) -> float:
         """Until every stream runs and the monitor judged ``quiet`` seconds of right answers, up to now."""
@@ -290,6 +307,9 @@ def disturbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Disturbed]:
         p = phases["delete-pod"] = Phase("delete-pod", time.time())
         core.delete_namespaced_pod("web-1", ns)
         p.info["ready"] = wait_sts_ready(ns, {"web-1"}, old)
+        # the phase ends once the monitor itself saw the successor Ready and answering (its API poll and the
+        # judging of answers run behind the test's own view of the API)
+        run.wait_ttr("web-1", "ready", p.start - 1)
         p.end = run.wait_quiet(targets)
 
         # CoreDNS restarted one pod at a time (each replacement Ready before the next deletion)

@@ -58,3 +58,15 @@ def test_a_pod_that_vanished_between_two_polls_is_a_deletion_and_probe_labels_tr
     (gone,) = ttr.on_pods([], T + 0.4, T + 0.4)
     assert gone.kind == "deleted" and gone.uid == "u1"
     assert ttr.pending("web-3", "deleted") is gone
+
+
+def test_the_status_file_lists_the_newest_events_and_whether_they_are_measured() -> None:
+    ttr = TimeToResolve(FQDN)
+    ttr.on_pods([], T, T)
+    ttr.on_pods([pod("u1", True)], T + 0.2, T + 0.2)
+    assert ttr.recent() == [{"kind": "ready", "pod": "web-3", "uid": "u1", "t": pytest.approx(T + 0.1), "done": False,
+                             "answered": []}]
+    ttr.on_answer(NAME, "A", SERVICE_TARGET, T + 0.5, frozenset({"10.0.0.3"}), negative=False)
+    ttr.close([SERVICE_TARGET], T + 1)
+    (ev,) = ttr.recent()
+    assert ev["done"] and ev["answered"] == [SERVICE_TARGET]
