@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fixtures.catalogue import case
-from fixtures.dns.converge import Dns
+from fixtures.dns.converge import Dns, Timed
 from fixtures.dns.model import Check, Expectation
 from fixtures.kube.endpoints import EndpointView
 from fixtures.kube.namespace import CaseNamespace
@@ -37,11 +37,12 @@ def test_not_ready_pods_are_not_published(namespace: CaseNamespace, dns: Dns) ->
                                 + _published(v, "web-0")
                                 + Dns.checks(v.name("web-2"), "A", Expectation.no_records())),
                  requirement="a not-ready pod (web-2) is absent from the Service name, the SRV set and its own name")
+    opened = Timed.now("ready", "web-2's readiness gate opened (its name answered negatively before)")
     namespace.set_ready("web-2", True)
     namespace.wait_endpoints(SVC, lambda v: len(v.ready()) == 3, what="all 3 endpoints ready")
     dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.fqdn, "A", v.expect_address("A"))
                                 + _published(v, "web-2")),
-                 requirement="a pod that becomes ready (web-2) is published")
+                 requirement="a pod that becomes ready (web-2) is published", timed=opened)
 
 
 @case("HS-DNS-021")
@@ -72,12 +73,13 @@ def test_terminating_pods_are_dropped(namespace: CaseNamespace, dns: Dns, eviden
         dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.fqdn, "A", v.expect_address("A"))
                                     + _published(v, "leave")), hold=False)
         # a long grace period plus the finalizer keep the pod object Terminating while DNS is checked
+        deleted = Timed.now("deleted", "the pod 'leave' was deleted (Terminating for its grace period)")
         namespace.delete_pod("leave", grace=TERMINATING_GRACE_S)
         namespace.wait_endpoints(SVC, lambda v: v.hostnames() == {"keep"},
                                  what="the deleted pod's endpoint is no longer ready")
         evidence.info["pod_when_dropped_from_slices"] = _pod_state(namespace, "leave")
         dns.converge(namespace.live(SVC, lambda v: Dns.checks(v.fqdn, "A", v.expect_address("A"))
-                                    + Dns.checks(v.name("leave"), "A", Expectation.no_records())))
+                                    + Dns.checks(v.name("leave"), "A", Expectation.no_records())), timed=deleted)
         state = _pod_state(namespace, "leave")
         evidence.info["pod_when_dns_converged"] = state
         # Without this the case would also pass for a pod that was simply deleted.

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fixtures.reporting.stats import percentile
+
 from .model import (
     BAD_KINDS,
     KINDS,
@@ -22,7 +24,6 @@ from .model import (
     SpanTracker,
     StreamKey,
     merge_incidents,
-    percentile,
     union_seconds,
 )
 

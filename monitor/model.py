@@ -255,19 +255,3 @@ def union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
         total += cur_end - cur_start
     return total
 
-
-def percentile(values: Sequence[float], pct: float) -> float | None:
-    """Nearest-rank percentile (p50 of [1, 2, 3, 4] is 2; p95 of 3 values is the largest)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil without floats drifting
-    return ordered[min(len(ordered), int(rank)) - 1]
-
-
-def stats(values: Sequence[float]) -> dict[str, Any]:
-    """n, p50, p95, max (seconds, rounded) of a list of measurements."""
-    def r(v: float | None) -> float | None:
-        return None if v is None else round(v, 3)
-    return {"n": len(values), "p50": r(percentile(values, 50)), "p95": r(percentile(values, 95)),
-            "max": r(max(values) if values else None)}

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import stats
+from fixtures.reporting.stats import stats
 
 MAX_EVENTS = 500
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.reporting.stats import percentile, stats
 from monitor.aggregate import Aggregator, Thresholds, gate_results, summary_line
-from monitor.model import Sample, SpanTracker, StreamKey, merge_incidents, percentile, stats, union_seconds
+from monitor.model import Sample, SpanTracker, StreamKey, merge_incidents, union_seconds
 
 T0 = 1_000_000.0
 WEB1 = "web-1.svc.ns.svc.cluster.local."

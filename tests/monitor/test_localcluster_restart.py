@@ -37,6 +37,11 @@ def test_restart_stops_by_pid_and_starts_the_recorded_argv(run_dir: Path, monkey
     old = subprocess.Popen(SLEEPER, start_new_session=True)
     new_pid = 0
     try:
+        # until the stand-in has exec'd its argv: before that its cmdline is pytest's, and restart (rightly)
+        # leaves a PID whose process is not the recorded one alone (failed once under load)
+        deadline = time.monotonic() + 10
+        while not cluster.pid_alive(old.pid, "kube-scheduler") and time.monotonic() < deadline:
+            time.sleep(0.02)
         write_state(run_dir, old.pid, {"kube-scheduler": {"argv": SLEEPER, "cwd": str(run_dir)}})
         monkeypatch.setattr(cluster, "health_checks", lambda state: {"kube-scheduler": lambda: True})
         assert main(["restart", "kube-scheduler"]) == 0

@@ -296,7 +296,7 @@ def test_compare_reports_info_changes_as_observations_not_regressions(tmp_path: 
 
 def test_schema_keeps_1_0_files_valid_and_requires_the_1_1_fields() -> None:
     doc = make_doc({"HS-DNS-001": "passed"})
-    assert doc["schema_version"] == "1.1.0" and validation_errors(doc) == []
+    assert doc["schema_version"] == "1.2.0" and validation_errors(doc) == []
     old = copy.deepcopy(doc)
     old["schema_version"] = "1.0.0"
     old["closing_line"] = "HEADLESS-DNS CONFORMANCE: 1 passed | 0 failed | 0 skipped | 0 error"
@@ -309,3 +309,25 @@ def test_schema_keeps_1_0_files_valid_and_requires_the_1_1_fields() -> None:
     errors = validation_errors(new_without)
     assert any("interrupted" in e for e in errors) and any("'info' is a required" in e for e in errors)
     assert any(e.startswith("closing_line") for e in errors)
+
+
+def test_the_run_reports_time_to_resolve_from_passed_timed_cases_only() -> None:
+    def timed(nodeid: str, case_id: str, outcome: str, ttr: list[dict[str, Any]]) -> ItemRecord:
+        rec = record(nodeid, case_id, outcome)
+        ev = json.loads(dict(rec.user_properties)["evidence"])
+        rec.user_properties = [("case_id", case_id), ("evidence", json.dumps({**ev, "time_to_resolve": ttr}))]
+        return rec
+    ready = {"kind": "ready", "what": "gate opened", "seconds": 1.25, "at_first_poll": False}
+    gone = {"kind": "deleted", "what": "pod deleted", "seconds": 0.5, "at_first_poll": True}
+    records = [timed("t.py::a", "HS-DNS-020", "passed", [ready]), timed("t.py::b", "HS-DNS-022", "passed", [gone]),
+               timed("t.py::c", "HS-DNS-021", "failed", [{**ready, "seconds": 99.0}])]
+    doc = build_document(records, read_catalogue(DATA / "catalogue.yaml"),
+                         complete_run_info({"platform": "kind", "run_id": "r1"}), exit_status=1)
+    ttr = doc["time_to_resolve"]
+    assert ttr["ready_to_answer"] == {"n": 1, "p50": 1.25, "p95": 1.25, "max": 1.25}
+    assert ttr["deleted_to_gone"]["n"] == 1 and [e["id"] for e in ttr["events"]] == ["HS-DNS-020", "HS-DNS-022"]
+    assert validation_errors(doc) == []
+    html, md = render_html(doc), render_markdown(doc)
+    assert 'id="time-to-resolve"' in html and "ready → answers" in html and "HS-DNS-022 deleted 0.50s (≤" in html
+    assert "## Time to resolve" in md and "| deleted → gone | 1 |" in md
+    assert "## Time to resolve" not in render_markdown(make_doc({"HS-DNS-001": "passed"}))

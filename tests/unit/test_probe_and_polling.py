@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import dns.rrset
 import pytest
 
 from fixtures.catalogue import get_case
-from fixtures.dns.converge import Dns, HoldPolicy, Live
+from fixtures.dns.converge import Dns, HoldPolicy, Live, Timed
 from fixtures.dns.model import Check, Expectation, Query, QueryResult, Record
 from fixtures.dns.resolver import Target, _last_json, build_probe_zip, result_from_probe
 from fixtures.verdict import DnsViolation, Evidence, HarnessError
@@ -242,3 +243,26 @@ def test_the_probe_serves_json_lines_in_one_process(tmp_path: Path, fake_dns: in
     assert [a["id"] for a in answers] == [1, 2]
     res = result_from_probe(Query("web.test.", "A"), "127.0.0.1", answers[1]["results"][0])
     assert res.question == (("web.test.", "A"),) and res.rdata_keys() == {"10.0.0.1", "10.0.0.2"}
+
+
+def test_time_to_resolve_runs_from_the_change_to_the_first_poll_of_the_converged_streak() -> None:
+    """Two wrong polls, then right: the figure ends at the first right poll (not at the third identical one),
+    starts at the change (before polling began), and is no upper bound; a failed convergence records none."""
+    runner = _Scripted([[], ["10.0.0.1"], AB, AB, AB, AB, AB, AB])
+    ev = Evidence(get_case("HS-DNS-020"), "req")
+    change = Timed("ready", time.monotonic() - 1.0, "web-2's readiness gate opened")
+    dns_ = _dns(runner, ev)
+    dns_.converge(dns_.checks("web.test.", "A", Expectation.exactly(AB, "A"), ("udp",)), timed=change)
+    (ttr,) = ev.time_to_resolve
+    assert ttr["kind"] == "ready" and ttr["what"] == change.what and not ttr["at_first_poll"]
+    assert ev.time_to_converge_s is not None and 1.0 <= ttr["seconds"] < ev.time_to_converge_s + 1.5
+    right_away = Evidence(get_case("HS-DNS-022"), "req")
+    dns_ = _dns(_Scripted([AB]), right_away)
+    dns_.converge(dns_.checks("web.test.", "A", Expectation.exactly(AB, "A"), ("udp",)),
+                  timed=Timed.now("deleted", "x"))
+    assert right_away.time_to_resolve[0]["at_first_poll"] and right_away.to_json()["time_to_resolve"]
+    failed = Evidence(get_case("HS-DNS-020"), "req")
+    dns_ = _dns(_Scripted([["10.0.0.9"]]), failed, timeout=0.1)
+    with pytest.raises(DnsViolation):
+        dns_.converge(dns_.checks("web.test.", "A", Expectation.exactly(AB, "A"), ("udp",)), timed=change)
+    assert failed.time_to_resolve == []
