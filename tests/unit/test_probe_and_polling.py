@@ -266,3 +266,30 @@ def test_time_to_resolve_runs_from_the_change_to_the_first_poll_of_the_converged
     with pytest.raises(DnsViolation):
         dns_.converge(dns_.checks("web.test.", "A", Expectation.exactly(AB, "A"), ("udp",)), timed=change)
     assert failed.time_to_resolve == []
+
+
+def test_a_replica_that_left_the_dns_service_is_no_longer_asked_and_one_still_listed_is_judged() -> None:
+    """CoreDNS pods replaced while a case runs: the replica that went gives no answer; the DNS Service's
+    endpoints read again no longer list it, so it is dropped (in the timeline), never a FAIL. A replica
+    that is still listed and does not answer is a server that does not answer: judged."""
+    svc, a, b = (Target("10.96.0.10", 53, "DNS Service"), Target("10.0.9.1", 53, "replica dns-a"),
+                 Target("10.0.9.2", 53, "replica dns-b"))
+    answers = {"10.96.0.10": AB, "10.0.9.1": AB, "10.0.9.2": None}
+    ev = Evidence(get_case("HS-DNS-002"), "req")
+    reads: list[int] = []
+
+    def now_listed() -> list[Target]:
+        reads.append(1)
+        return [svc, a]
+    dns_ = _dns(_Scripted([answers]), ev, targets=[svc, a, b], refresh_targets=now_listed)
+    dns_.expect("web.test.", "A", Expectation.exactly(AB, "A"), transports=("udp",))
+    assert dns_.targets == [svc, a] and len(reads) == 1
+    (change,) = ev.info["dns_replica_changes"]
+    assert change["left"] == ["10.0.9.2 (replica dns-b)"] and change["joined"] == []
+    assert any(e.get("event") == "DNS replicas changed" for e in ev.timeline)
+    still = Evidence(get_case("HS-DNS-002"), "req")
+    with pytest.raises(DnsViolation) as err:
+        _dns(_Scripted([answers]), still, timeout=0.3, targets=[svc, a, b],
+             refresh_targets=lambda: [svc, a, b]).expect("web.test.", "A", Expectation.exactly(AB, "A"),
+                                                         transports=("udp",))
+    assert "@10.0.9.2 replica dns-b" in str(err.value) and "no response" in str(err.value)
