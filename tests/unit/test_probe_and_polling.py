@@ -42,6 +42,9 @@ def _answer(wire: bytes, udp: bool) -> bytes:
         r.answer.append(dns.rrset.from_text_list(name, 5, "IN", "A", addrs))
     elif name == "web.test.":
         r.answer.append(dns.rrset.from_text_list(name, 5, "IN", "A", ["10.0.0.1", "10.0.0.2"]))
+    elif name == "dup.test.":  # one record twice on the wire (two RRsets: a set would merge them)
+        r.answer.append(dns.rrset.from_text_list(name, 5, "IN", "A", ["10.0.0.1"]))
+        r.answer.append(dns.rrset.from_text_list(name, 5, "IN", "A", ["10.0.0.1", "10.0.0.2"]))
     else:
         r.set_rcode(dns.rcode.NXDOMAIN)
     return r.to_wire(max_size=65535)
@@ -65,10 +68,17 @@ class _Tcp(socketserver.BaseRequestHandler):
 
 @pytest.fixture(scope="module")
 def fake_dns() -> Iterator[int]:
-    udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), _Udp)
-    port = udp.server_address[1]
     socketserver.ThreadingTCPServer.allow_reuse_address = True
-    tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), _Tcp)
+    for _ in range(20):  # a free UDP port whose TCP twin is taken (by another process) is tried again
+        udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), _Udp)
+        port = udp.server_address[1]
+        try:
+            tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), _Tcp)
+            break
+        except OSError:
+            udp.server_close()
+    else:
+        raise RuntimeError("no port free for both UDP and TCP on 127.0.0.1")
     for srv in (udp, tcp):
         threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield port
@@ -293,3 +303,17 @@ def test_a_replica_that_left_the_dns_service_is_no_longer_asked_and_one_still_li
              refresh_targets=lambda: [svc, a, b]).expect("web.test.", "A", Expectation.exactly(AB, "A"),
                                                          transports=("udp",))
     assert "@10.0.9.2 replica dns-b" in str(err.value) and "no response" in str(err.value)
+
+
+def test_the_probe_keeps_a_record_given_twice_so_the_multiset_check_sees_it(tmp_path: Path, fake_dns: int) -> None:
+    """dnspython merges the RRs of one name and type into a set when it parses a message: a duplicate on the
+    wire would vanish before any check could see it (the duplicate-records fault passed every case)."""
+    ops = [{"op": "query", "name": "dup.test.", "type": "A", "transport": t, "payload": None} for t in ("udp", "tcp")]
+    out = _run_probe(tmp_path, {"server": "127.0.0.1", "port": fake_dns, "timeout": 2, "ops": ops})
+    assert out["ok"], out
+    results = out["results"]
+    assert isinstance(results, list)
+    for t, raw in zip(("udp", "tcp"), results, strict=True):
+        r = result_from_probe(Query("dup.test.", "A", t), "127.0.0.1", raw)
+        assert sorted(rec.rdata for rec in r.answer) == ["10.0.0.1", "10.0.0.1", "10.0.0.2"], r.answer
+        assert not Expectation.exactly(["10.0.0.1", "10.0.0.2"], "A").matches(r)
