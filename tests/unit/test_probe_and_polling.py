@@ -313,7 +313,7 @@ def test_the_probe_keeps_a_record_given_twice_so_the_multiset_check_sees_it(tmp_
     assert out["ok"], out
     results = out["results"]
     assert isinstance(results, list)
-    for t, raw in zip(("udp", "tcp"), results, strict=True):
-        r = result_from_probe(Query("dup.test.", "A", t), "127.0.0.1", raw)
+    for q, raw in zip((Query("dup.test.", "A", "udp"), Query("dup.test.", "A", "tcp")), results, strict=True):
+        r = result_from_probe(q, "127.0.0.1", raw)
         assert sorted(rec.rdata for rec in r.answer) == ["10.0.0.1", "10.0.0.1", "10.0.0.2"], r.answer
         assert not Expectation.exactly(["10.0.0.1", "10.0.0.2"], "A").matches(r)
