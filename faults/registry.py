@@ -499,11 +499,14 @@ FAULTS: tuple[Fault, ...] = (
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}
-# `--ci` (what `make test` runs): the faults reasoned over the whole catalogue, and two of other kinds of
-# damage (readiness through the API view, a TXT answer of a real CoreDNS), each run targeted at the ids it lists (see
-# runner.make_plan); `make faults` runs every fault over its whole scope (docs/faults.md).
+# `--ci` (what `make test` runs): the faults reasoned over the whole catalogue, two of other kinds of damage
+# (readiness through the API view, a TXT answer of a real CoreDNS), and three of the verdict's own defences (a
+# record given twice: the multiset; right, then wrong: the hold; one replica that disagrees: every replica asked),
+# each run targeted at the ids it lists (see runner.make_plan); `make faults` runs every fault over its whole
+# scope (docs/faults.md).
 CI_SUBSET: tuple[str, ...] = ("fake-cluster-ip", "pod-name-nxdomain", "srv-service-port", "swap-nxdomain-nodata",
-                              "publish-not-ready", "no-reverse-zones", "wrong-dns-version")
+                              "publish-not-ready", "no-reverse-zones", "wrong-dns-version",
+                              "duplicate-records", "right-then-wrong", "diverging-replica")
 
 
 def select(names: str | None, *, ci: bool = False) -> list[Fault]:

@@ -120,9 +120,10 @@ def test_registry_ids_exist_in_catalogue_and_names_resolve() -> None:
     assert [f.name for f in registry.select("case-sensitive, udp-no-tc")] == ["case-sensitive", "udp-no-tc"]
     ci = [f.name for f in registry.select(None, ci=True)]
     assert ci == list(registry.CI_SUBSET)
-    # --ci has every fault reasoned over the whole catalogue, and a fault of every kind but replica
+    # --ci has every fault reasoned over the whole catalogue, a fault of every kind, and the verdict's defences
     assert {f.name for f in registry.FAULTS if f.scope == registry.EVERY} <= set(ci)
-    assert {registry.BY_NAME[n].kind for n in ci} == {"proxy", "coredns"}
+    assert {registry.BY_NAME[n].kind for n in ci} == {"proxy", "coredns", "replica"}
+    assert {"duplicate-records", "right-then-wrong", "diverging-replica"} <= set(ci)
 
 
 def test_registry_lists_are_reasoned() -> None:
