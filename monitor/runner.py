@@ -572,14 +572,15 @@ class Monitor:
 
     def status(self) -> dict[str, Any]:
         now = time.time()
+        targets = self.targets()
         return {"t": round(now, 3), "elapsed_s": round(now - self.t0, 3), "phase": self.phase,
                 "queries": self.agg.queries, "incidents": len(self.agg.incidents(self.opts.merge_gap)),
                 "open_spans": self.agg.open_spans(), "last_bad": round(self.last_bad, 3) if self.last_bad else None,
                 "judged_until": round(self.judged_until, 3), "pending": len(self.pending),
-                "targets": len(self.targets()), "target_labels": [t.label for t in self.targets()],
+                "targets": len(targets), "target_labels": [t.label for t in targets],
                 "streams": len(self.streams), "streams_ready": sum(1 for s in self.streams.values() if s.ready),
                 "answered": {t.label: self.agg.per_target[t.label].kinds.get("ok", 0)
-                             for t in self.targets() if t.label in self.agg.per_target},
+                             for t in targets if t.label in self.agg.per_target},
                 "ttr_events": self.ttr.recent() if self.ttr is not None else [],
                 "namespace": self.ns_name, "run_id": self.run_id}
 

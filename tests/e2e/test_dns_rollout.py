@@ -17,25 +17,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
+from fixtures.polling import poll_until
+
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_RESULT = re.compile(r"workers? \[\d+ items?\]\s*[.FEsx]")
 GROUPS = ("conformance/test_2_4_1_a_records.py", "conformance/test_2_4_2_srv_records.py")
-
-
-def poll(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
-        time.sleep(interval)
 
 
 def coredns(core: client.CoreV1Api) -> list[Any]:
@@ -68,8 +59,8 @@ def test_replacing_coredns_pods_one_at_a_time_during_a_run_gives_no_false_fail(a
     try:
         # once cases are running (their namespaces exist), replace each CoreDNS pod, the next one only when
         # its predecessor's replacement is Ready (what a Deployment's rolling update does with maxUnavailable 1)
-        poll(lambda: proc.poll() is not None or FIRST_RESULT.search((tmp_path / "out.log").read_text()), 300,
-             "the run's first case result")
+        poll_until(lambda: True if proc.poll() is not None or FIRST_RESULT.search(
+            (tmp_path / "out.log").read_text()) else None, timeout=300, what="the run's first case result")
         note("first case result")
         for pod in before:
             if proc.poll() is not None:
@@ -77,8 +68,9 @@ def test_replacing_coredns_pods_one_at_a_time_during_a_run_gives_no_false_fail(a
             core.delete_namespaced_pod(pod.metadata.name, "kube-system")
             replaced.append(pod.metadata.name)
             note(f"deleted {pod.metadata.name}")
-            poll(lambda: len([p for p in coredns(core) if p.metadata.name not in replaced and ready(p)])
-                 >= len(before), 180, "the replacement CoreDNS pod Ready")
+            poll_until(lambda: True if len([p for p in coredns(core) if p.metadata.name not in replaced
+                                            and ready(p)]) >= len(before) else None,
+                       timeout=180, what="the replacement CoreDNS pod Ready")
             note("its replacement Ready: " + ", ".join(sorted(p.metadata.name for p in coredns(core))))
         rc = proc.wait(timeout=1500)
         note(f"run ended ({rc})")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.polling import poll_until
 from localcluster import cluster
 from localcluster.__main__ import main
 
@@ -32,6 +33,12 @@ def write_state(run_dir: Path, pid: int, launches: dict[str, dict[str, object]])
     state.save()
 
 
+def _wait_exec(pid: int) -> None:
+    """Until the process has exec'd the stand-in's argv (its cmdline names kube-scheduler)."""
+    poll_until(lambda: True if cluster.pid_alive(pid, "kube-scheduler") else None, timeout=10,
+               what=f"pid {pid} to exec the stand-in's argv", interval=0.02)
+
+
 def test_restart_stops_by_pid_and_starts_the_recorded_argv(run_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     old = subprocess.Popen(SLEEPER, start_new_session=True)
@@ -39,9 +46,7 @@ def test_restart_stops_by_pid_and_starts_the_recorded_argv(run_dir: Path, monkey
     try:
         # until the stand-in has exec'd its argv: before that its cmdline is pytest's, and restart (rightly)
         # leaves a PID whose process is not the recorded one alone (failed once under load)
-        deadline = time.monotonic() + 10
-        while not cluster.pid_alive(old.pid, "kube-scheduler") and time.monotonic() < deadline:
-            time.sleep(0.02)
+        _wait_exec(old.pid)
         write_state(run_dir, old.pid, {"kube-scheduler": {"argv": SLEEPER, "cwd": str(run_dir)}})
         monkeypatch.setattr(cluster, "health_checks", lambda state: {"kube-scheduler": lambda: True})
         assert main(["restart", "kube-scheduler"]) == 0
@@ -52,9 +57,7 @@ def test_restart_stops_by_pid_and_starts_the_recorded_argv(run_dir: Path, monkey
         new_pid = state["pids"]["kube-scheduler"]
         assert new_pid != old.pid
         # the new process may not have exec'd its argv yet (its cmdline is still the forking Python's): poll
-        deadline = time.monotonic() + 10
-        while not cluster.pid_alive(new_pid, "kube-scheduler") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_exec(new_pid)
         assert cluster.pid_alive(new_pid, "kube-scheduler")
         assert (run_dir / "pids" / "kube-scheduler.pid").read_text().strip() == str(new_pid)
         assert "restarted by `python -m localcluster restart kube-scheduler`" in (
