@@ -194,6 +194,66 @@ def test_no_answer_during_the_hold_is_asked_again_never_judged() -> None:
     assert runner.calls == 8
 
 
+class _SlowClock:
+    """The loop's clock, moved on by the fake runner: every poll takes ``per_poll`` seconds."""
+
+    def __init__(self, per_poll: float) -> None:
+        self.t, self.per_poll = 1000.0, per_poll
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+class _SlowScripted(_Scripted):
+    def __init__(self, answers: Sequence[Any], clock: _SlowClock) -> None:
+        super().__init__(answers)
+        self.clock = clock
+
+    def run(self, queries: Sequence[Query], targets: Sequence[Any] | None = None) -> list[QueryResult]:
+        self.clock.t += self.clock.per_poll
+        return super().run(queries, targets)
+
+
+def test_a_hold_of_slow_right_answers_is_never_cut_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under load every poll took 2-3 s: 3 to converge and 20 to hold are up to 69 s, past three 15 s timeouts
+    from the start (the old deadline, which turned such holds into ERRORs). The hold's deadline follows its
+    progress: the case passes."""
+    clock = _SlowClock(per_poll=3.0)
+    monkeypatch.setattr("fixtures.dns.converge.time", clock)
+    runner = _SlowScripted([AB], clock)
+    ev = Evidence(get_case("HS-DNS-002"), "req")
+    _dns(runner, ev, timeout=15, hold=HoldPolicy(stable=3, answers=20, seconds=2.0)).expect(
+        "web.test.", "A", Expectation.exactly(AB, "A"), transports=("udp",))
+    assert ev.info["hold"][0]["answers"] == 20 and clock.t - 1000.0 > 3 * 15
+
+
+def test_a_hold_with_no_right_answer_for_a_whole_timeout_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DNS server stopped answering during the hold: no wrong answer was seen (no FAIL), and after one
+    timeout without a right answer the case is an ERROR that says so."""
+    clock = _SlowClock(per_poll=1.0)
+    monkeypatch.setattr("fixtures.dns.converge.time", clock)
+    runner = _SlowScripted([AB, AB, AB, AB, None], clock)
+    ev = Evidence(get_case("HS-DNS-002"), "req")
+    with pytest.raises(HarnessError) as err:
+        _dns(runner, ev, timeout=5, hold=HoldPolicy(stable=3, answers=20, seconds=2.0)).expect(
+            "web.test.", "A", Expectation.exactly(AB, "A"), transports=("udp",))
+    assert "got only 1 answered polls" in str(err.value) and "no poll answered right for 5.0s" in str(err.value)
+    assert runner.calls == 3 + 1 + 5
+
+
+def test_a_hold_that_never_gathers_its_answers_ends_at_its_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right answers, but one in every few polls only: progress, never enough. The hold ends after
+    HOLD_CAP (5) timeouts as an ERROR, never a pass."""
+    clock = _SlowClock(per_poll=1.0)
+    monkeypatch.setattr("fixtures.dns.converge.time", clock)
+    runner = _SlowScripted([AB, AB, AB] + ([None, None, AB] * 40), clock)
+    ev = Evidence(get_case("HS-DNS-002"), "req")
+    with pytest.raises(HarnessError) as err:
+        _dns(runner, ev, timeout=5, hold=HoldPolicy(stable=3, answers=20, seconds=2.0)).expect(
+            "web.test.", "A", Expectation.exactly(AB, "A"), transports=("udp",))
+    assert "still short of 20 after 5 timeouts" in str(err.value)
+
+
 def test_every_replica_is_asked_and_the_one_that_disagrees_is_named() -> None:
     good = {"10.96.0.10": AB, "10.0.9.1": AB, "10.0.9.2": ["10.0.0.1"]}
     ev = Evidence(get_case("HS-DNS-002"), "req")
