@@ -25,6 +25,8 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
+from fixtures.polling import poll_until
+
 T = TypeVar("T")
 ZONE = "cluster.local"
 # Placement on the KWOK nodes: a real node may be present and untainted.
@@ -56,26 +58,18 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
     core = client.CoreV1Api(api)
     name = f"smoke-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "hsdns-selftest"}}})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # pods are rejected until the default ServiceAccount exists
-        try:
-            core.read_namespaced_service_account("default", name)
-            break
-        except ApiException:
-            time.sleep(0.2)
+    # Pods are rejected until the default ServiceAccount exists.
+    poll_until(lambda: core.read_namespaced_service_account("default", name), timeout=30,
+               what="the default ServiceAccount", interval=0.2, transient=(ApiException,))
     yield name
     core.delete_namespace(name)
 
 
 def poll(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> tuple[T, float]:
+    """``poll_until``, and how long it took (the smoke tests print the cluster's pace)."""
     t0 = time.monotonic()
-    last: Any = None
-    while time.monotonic() - t0 < timeout:
-        last = fn()
-        if last is not None:
-            return last, time.monotonic() - t0
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    value = poll_until(fn, timeout=timeout, what=what, interval=interval)
+    return value, time.monotonic() - t0
 
 
 def query(server: tuple[str, int], name: str, rdtype: str, tcp: bool = False) -> dns.message.Message:

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
+from fixtures.polling import poll_until
 from tests.e2e.conftest import kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,13 +56,8 @@ def ready_since(pod: Any) -> float | None:
 
 
 def poll(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
-        time.sleep(interval)
+    """``poll_until`` on a truthy condition."""
+    return poll_until(lambda: cond() or None, timeout=timeout, what=what, interval=interval)
 
 
 @dataclass

@@ -19,20 +19,20 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
+from fixtures.polling import poll_until
 from localcluster import netns, realnode
 from localcluster.cluster import pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 A_CASE = "conformance/test_2_4_1_a_records.py::test_headless_service_returns_one_a_record_per_ready_endpoint"
 
 
@@ -41,16 +41,6 @@ def _env(name: str) -> str:
     if not value:
         pytest.skip(f"{name} is not set: run through scripts/with-local-cluster.sh with a real node")
     return value
-
-
-def poll(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value is not None:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +59,7 @@ def restricted_ns(api: client.ApiClient) -> Iterator[str]:
     name = f"realnode-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": name, "labels": {
         "app.kubernetes.io/managed-by": "hsdns-selftest", "pod-security.kubernetes.io/enforce": "restricted"}}})
-    poll(lambda: _sa_exists(core, name), 30, "the default ServiceAccount")
+    poll_until(lambda: _sa_exists(core, name), timeout=30, what="the default ServiceAccount")
     yield name
     core.delete_namespace(name)
 
@@ -122,7 +112,7 @@ def test_a_real_pod_runs_restricted_and_reaches_dns_through_the_service_vip(
     core = client.CoreV1Api(api)
     t0 = time.monotonic()
     core.create_namespaced_pod(restricted_ns, restricted_pod("probe", f"{registry}/ubi9/python-311:latest"))
-    pod = poll(lambda: running(core, restricted_ns, "probe"), 90, "the pod to run")
+    pod = poll_until(lambda: running(core, restricted_ns, "probe"), timeout=90, what="the pod to run")
     print(f"\npod create -> Running on {pod.spec.node_name}: {time.monotonic() - t0:.2f}s, IP {pod.status.pod_ip}")
     assert pod.spec.node_name.startswith("hsdns-real-")
     assert pod.status.pod_ip.startswith("10.245."), "real-node pods get the real node's CNI range"
@@ -171,7 +161,7 @@ def test_dual_stack_pods_get_both_families_and_reach_dns_over_both_service_ips(
     if not v6_vips:
         pytest.skip(f"the local cluster is single-stack (kube-dns {dns_ips}): start it with --dual-stack")
     core.create_namespaced_pod(restricted_ns, restricted_pod("probe6", f"{registry}/ubi9/python-311:latest"))
-    pod = poll(lambda: running(core, restricted_ns, "probe6"), 90, "the pod to run")
+    pod = poll_until(lambda: running(core, restricted_ns, "probe6"), timeout=90, what="the pod to run")
     ips = [p.ip for p in pod.status.pod_ips or []]
     assert len(ips) == 2 and ips[0].startswith("10.245.") and ips[1].startswith("fd00:10:245:"), ips
     coredns6 = sorted(ip.ip for p in core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-dns").items
@@ -205,7 +195,8 @@ def test_a_root_image_is_refused_by_the_kubelet_without_run_as_user(
                 return str(st.state.waiting.message)
         return None
 
-    assert "runAsNonRoot and image will run as root" in poll(refused, 60, "the kubelet to refuse the root image")
+    refusal = poll_until(refused, timeout=60, what="the kubelet to refuse the root image")
+    assert "runAsNonRoot and image will run as root" in refusal
 
 
 def suite(*args: str, timeout: float = 600) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
@@ -334,7 +325,7 @@ def test_a_killed_up_is_cleaned_up_by_down(own_run: Path) -> None:
             return None
 
     try:
-        poll(kubelet_started, 300, "up to start the kubelet", interval=0.1)
+        poll_until(kubelet_started, timeout=300, what="up to start the kubelet", interval=0.1)
     finally:
         os.kill(proc.pid, signal.SIGKILL)  # `up` only: the components it started live on
         proc.wait()
