@@ -77,7 +77,8 @@ def converge_app(namespace: CaseNamespace, build: Callable[[EndpointView], list[
     """The lookups ``build`` makes of the Service's live EndpointSlices must converge and hold."""
     converge_lookups(namespace.live(SVC, lambda _v: []), build, evidence, requirement=requirement,
                      timeout=settings.dns_timeout, stable=settings.stable_answers,
-                     hold_answers=settings.hold_answers, hold_seconds=settings.hold_seconds)
+                     hold_answers=settings.hold_answers, hold_seconds=settings.hold_seconds,
+                     settle=settings.settle_seconds)
 
 
 def search_dns(resolver: Resolver, evidence: Evidence, settings: Settings) -> Dns:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -174,11 +175,12 @@ def _live(state: list[Any]) -> Live:
     return Live(read=lambda: (state[0], state[0], {"state": state[0]}), build=lambda _s: [])
 
 
-def _run(answers: Any, *, state: list[Any] | None = None, expected: tuple[str, ...] = ("10.0.0.1",)) -> Evidence:
+def _run(answers: Any, *, state: list[Any] | None = None, expected: tuple[str, ...] = ("10.0.0.1",),
+         timeout: float = 0.5, settle: float = 5.0) -> Evidence:
     ev = Evidence(case=get_case("HS-DNS-076"), requirement="r")
     converge_lookups(_live(state or ["s1"]), lambda _s: [AppCheck("gai", answers, expected)], ev,
-                     requirement="getaddrinfo returns the endpoints", timeout=0.5, stable=2, hold_answers=3,
-                     hold_seconds=0, interval=0.001)
+                     requirement="getaddrinfo returns the endpoints", timeout=timeout, stable=2, hold_answers=3,
+                     hold_seconds=0, settle=settle, interval=0.001)
     return ev
 
 
@@ -203,6 +205,31 @@ def test_a_wrong_answer_during_the_hold_fails() -> None:
         return {"addresses": ["10.0.0.1"] if next(calls) < 3 else ["192.0.2.66"], "error": None}
 
     with pytest.raises(DnsViolation, match="during the hold"):
+        _run(answers, settle=0)
+
+
+def test_a_wrong_value_within_the_settle_window_converges_again() -> None:
+    """A replica behind the DNS Service address still answers the older state once, just after the API
+    state was reached: the lookups converge again, and the hold starts only after the window."""
+    calls = iter(range(100000))
+
+    def answers() -> dict[str, Any]:
+        return {"addresses": ["192.0.2.66"] if next(calls) == 3 else ["10.0.0.1"], "error": None}
+
+    t0 = time.monotonic()
+    ev = _run(answers, timeout=1.0)  # settle window: half the timeout, 0.5 s
+    info = ev.info["app_lookups"]
+    assert len(info["settling"]) == 1 and info["settling"][0]["wrong"] == {"gai": ["192.0.2.66"]}
+    assert time.monotonic() - t0 >= 0.5
+
+
+def test_a_value_that_stays_wrong_after_the_settle_window_fails() -> None:
+    calls = iter(range(100000))
+
+    def answers() -> dict[str, Any]:
+        return {"addresses": ["10.0.0.1"] if next(calls) < 3 else ["192.0.2.66"], "error": None}
+
+    with pytest.raises(DnsViolation, match=r"192\.0\.2\.66"):
         _run(answers)
 
 
