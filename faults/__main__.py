@@ -7,6 +7,7 @@
   report [--faults a,b | --ci]  rebuild the detection report from the stored runs in reports/fault-runs/:
          per fault expected vs observed, unexpected (FAIL/ERROR not listed) and missed (listed, not FAIL)
   flaky  -n N [--via-proxy] [-- pytest args]   the healthy suite N times -> reports/flakiness.{json,md}
+         --reread                              judge the stored runs again (no new runs)
   serve  --fault NAME [--port P] [--pid-file F]  one proxy/CoreDNS fault in the foreground (manual debugging)
   list   [--markdown | --reasons]  the faults with their catalogue ids (and the reason for each)
   timing DIR...  convergence times of stored healthy runs -> the smallest safe --dns-timeout
@@ -214,10 +215,12 @@ def _progress(name: str, res: runner.RunResult) -> None:
 
 
 def cmd_flaky(args: argparse.Namespace, extra: list[str]) -> int:
-    env = Environment.from_env()
     reports = Path(args.reports_dir)
-    doc = flaky.benchmark(env, args.n, reports / "flaky-runs", extra, via_proxy=args.via_proxy,
-                          timeout=args.run_timeout)
+    if args.reread:
+        doc = flaky.reread(reports / "flaky-runs")
+    else:
+        doc = flaky.benchmark(Environment.from_env(), args.n, reports / "flaky-runs", extra,
+                              via_proxy=args.via_proxy, timeout=args.run_timeout)
     js, md = flaky.write_reports(doc, reports)
     s = doc["summary"]
     print(f"flaky: {s['n']} runs, {s['runs_with_false_failures']} with false failures, "
@@ -287,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     p_flaky = sub.add_parser("flaky", help="the healthy suite N times; false failures and causes")
     p_flaky.add_argument("-n", type=int, default=20, help="number of runs (default 20)")
     p_flaky.add_argument("--via-proxy", action="store_true", help="query through the transparent proxy")
+    p_flaky.add_argument("--reread", action="store_true",
+                         help="no new runs: judge the runs stored in <reports>/flaky-runs again")
     for p in (p_run, p_flaky):
         p.add_argument("--reports-dir", default=str(REPO / "reports"))
         p.add_argument("--run-timeout", type=float, default=None, help="stop a suite run after SECONDS")
