@@ -217,6 +217,20 @@ def test_behind_one_address_a_server_that_keeps_flapping_fails_after_the_settle_
     assert ev.info["settling"] and all(s["after_api_state_s"] < 5.0 for s in ev.info["settling"])
 
 
+def test_behind_one_address_a_server_that_goes_wrong_for_good_fails_at_the_deadline(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right, then one record short for good (the right-then-wrong fault): inside the window the case gets
+    another convergence, which never comes: a FAIL at the deadline that says so."""
+    clock = _SlowClock(per_poll=0.5)
+    monkeypatch.setattr("fixtures.dns.converge.time", clock)
+    runner = _SlowScripted([AB, AB, AB, ["10.0.0.1"]], clock)
+    ev = Evidence(get_case("HS-DNS-002"), "req")
+    with pytest.raises(DnsViolation) as err:
+        _dns(runner, ev, timeout=15).expect("web.test.", "A", Expectation.exactly(AB, "A"), transports=("udp",))
+    assert "no stable matching answer within 15s" in str(err.value)
+    assert "a wrong answer 2.00s after the API state, inside the 5s settle window" in str(err.value)
+
+
 def test_asked_replica_by_replica_a_wrong_answer_in_the_hold_fails_at_once() -> None:
     """Every replica was right before the hold began: a replica wrong now has gone back, no window."""
     right = {"10.96.0.10": AB, "10.0.9.1": AB, "10.0.9.2": AB}
