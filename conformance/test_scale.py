@@ -41,12 +41,27 @@ class ScaleWorkload:
 
 
 def _ready_replicas(ns: CaseNamespace, want: int, timeout: float) -> None:
+    """Until the StatefulSet has ``want`` ready replicas. The deadline follows progress: ``timeout`` without a
+    new ready replica is an ERROR (the controllers stalled), and so is 4 x ``timeout`` in all; a slow but
+    steady rollout on a loaded machine is not (the cold CI run of 2026-12-01 22:00 needed more than 360 s for
+    10 -> 400 on 2 cores)."""
+    progress = {"ready": -1, "at": time.monotonic()}
+
     def check() -> bool | None:
         s = ns.apps.read_namespaced_stateful_set("web", ns.name, _request_timeout=30)
-        return True if (s.status.ready_replicas or 0) == want and (s.status.replicas or 0) == want else None
+        ready = s.status.ready_replicas or 0
+        if ready == want and (s.status.replicas or 0) == want:
+            return True
+        now = time.monotonic()
+        if ready != progress["ready"]:
+            progress.update(ready=ready, at=now)
+        else:
+            precondition(now - progress["at"] < timeout, f"StatefulSet {ns.name}/web rolls out: no new ready replica "
+                         f"for {timeout:.0f}s", observed=f"readyReplicas={ready} of {want}")
+        return None
 
     poll_until(api_call(check, f"reading StatefulSet {ns.name}/web"), transient=(TransientApiError,),
-               timeout=timeout, what=f"StatefulSet web readyReplicas={want}", interval=0.5)
+               timeout=4 * timeout, what=f"StatefulSet web readyReplicas={want}", interval=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +170,8 @@ def test_scaling_to_ten_and_back_converges_each_time(scale: ScaleWorkload, dns: 
                              "pods' names stop answering")
     t = time.monotonic()
     ns.scale_statefulset("web", n)
-    # Twice the first rollout's allowance: a StatefulSet re-creates ordinal k only once the old pod k is gone,
-    # so the scale-back waits for deletions and creations (a harness deadline, an ERROR when exceeded: the
-    # cold CI run of 2026-12-01 hit 180 s for 10 -> 400 on 2 cores with the real node)
+    # A StatefulSet re-creates ordinal k only once the old pod k is gone, so the scale-back waits for deletions
+    # and creations: twice the first rollout's allowance without progress (a harness deadline, an ERROR)
     _ready_replicas(ns, n, 2 * max(hsdns_settings.rollout_timeout, n * 0.3))
     ns.wait_endpoints(SVC, lambda v: len(v.ready()) == n, what=f"{n} ready endpoints after the scale-up")
     evidence.info["scale_up_to_ready_s"] = round(time.monotonic() - t, 1)
