@@ -27,9 +27,10 @@ def _server(env: Environment, via_proxy: bool) -> Iterator[str | None]:
 
 
 def _judge(k: int, rdir: Path, rc: int, seconds: float, runs: list[dict[str, Any]], causes: list[dict[str, Any]],
-           per_id: Counter[str]) -> tuple[str, list[str]]:
-    """One run's entry: a FAIL/ERROR is a false failure unless the run's expectations file lists it as a known
-    deviation of the platform with that status (``known_deviation``: the local CoreDNS's listed FAILs)."""
+           per_id: Counter[str]) -> str:
+    """One run's entry, appended to ``runs`` (its progress line is returned): a FAIL/ERROR is a false failure
+    unless the run's expectations file lists it as a known deviation of the platform with that status
+    (``known_deviation``: the local CoreDNS's listed FAILs)."""
     verdicts, source = read_run(rdir)
     counts = Counter(v.status for v in verdicts.values())
     bad = {i: v for i, v in verdicts.items() if v.status in ("failed", "error") and not v.known_deviation}
@@ -45,7 +46,7 @@ def _judge(k: int, rdir: Path, rc: int, seconds: float, runs: list[dict[str, Any
     return (" ".join(f"{s}={c}" for s, c in sorted(counts.items()))
             + (f" (known deviations: {', '.join(known)})" if known else "")
             + (f"  FALSE FAILURES: {', '.join(sorted(bad))}" if bad else "")
-            + ("  (no report)" if not verdicts else "")), sorted(bad)
+            + ("  (no report)" if not verdicts else ""))
 
 
 def benchmark(env: Environment, n: int, out_dir: Path, extra: list[str], *, via_proxy: bool = False,
@@ -59,7 +60,7 @@ def benchmark(env: Environment, n: int, out_dir: Path, extra: list[str], *, via_
             (rdir / stale).unlink(missing_ok=True)
         with _server(env, via_proxy) as address:
             rc, seconds = run_suite(address, rdir, extra, timeout=timeout)
-        line, _ = _judge(k, rdir, rc, seconds, runs, causes, per_id)
+        line = _judge(k, rdir, rc, seconds, runs, causes, per_id)
         say(f"run {k}/{n}: {seconds:6.1f}s  {line}")
     return _document(runs, causes, per_id, extra, via_proxy)
 
@@ -82,7 +83,7 @@ def reread(out_dir: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
         with contextlib.suppress(OSError, ValueError, IndexError):
             cmd = shlex.split((rdir / "pytest.log").read_text().splitlines()[0][2:])
             extra = cmd[cmd.index("--reports-dir") + 2:]
-        line, _ = _judge(k, rdir, rc, seconds, runs, causes, per_id)
+        line = _judge(k, rdir, rc, seconds, runs, causes, per_id)
         say(f"run {k}: {seconds:6.1f}s  {line}")
     return _document(runs, causes, per_id, extra, False)
 
