@@ -1,10 +1,10 @@
 """CLI: python -m faults run|report|flaky|serve|list.
 
-  run    [--faults a,b | --ci] [--targeted] [--jobs J] [--list] [--skip-healthy] [-- pytest args]
+  run    [--faults a,b] [--ci | --targeted] [--jobs J] [--list] [--skip-healthy] [-- pytest args]
          the suite once healthy (through the transparent proxy; also on real pods when a replica fault is
          selected) and once per fault, J runs at once; writes reports/fault-detection.{json,md}; exit 0 only
          for 100 % detection, no unexpected failure and clean baselines
-  report [--faults a,b | --ci]  rebuild the detection report from the stored runs in reports/fault-runs/:
+  report [--faults a,b]  rebuild the detection report from the stored runs in reports/fault-runs/:
          per fault expected vs observed, unexpected (FAIL/ERROR not listed) and missed (listed, not FAIL)
   flaky  -n N [--via-proxy] [-- pytest args]   the healthy suite N times -> reports/flakiness.{json,md}
          --reread                              judge the stored runs again (no new runs)
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from faults import coredns, flaky, runner, timing
-from faults.registry import BY_NAME, CI_SUBSET, FAULTS, Fault, select
+from faults.registry import BY_NAME, FAULTS, Fault, select
 from faults.runner import REPO, Environment, RunnerError
 from fixtures.catalogue import load_catalogue
 
@@ -67,9 +67,8 @@ def _list(faults: list[Fault], markdown: bool = False, reasons: bool = False) ->
         print("| fault | kind | what it does | scope | must FAIL | models |\n|---|---|---|---|---|---|")
         for f in faults:
             ids = ", ".join(i.removeprefix("HS-DNS-") for i in f.breaks)
-            ci = " (CI)" if f.name in CI_SUBSET else ""
             scope = f"{f.scope[0].removeprefix('HS-DNS-')}-{f.scope[-1].removeprefix('HS-DNS-')}"
-            print(f"| `{f.name}`{ci} | {f.kind} | {f.describe()} | {scope} | {ids} | {f.origin} |")
+            print(f"| `{f.name}` | {f.kind} | {f.describe()} | {scope} | {ids} | {f.origin} |")
         return
     width = max(len(f.name) for f in faults)
     for f in faults:
@@ -90,7 +89,7 @@ def _list(faults: list[Fault], markdown: bool = False, reasons: bool = False) ->
 
 def _select(args: argparse.Namespace) -> list[Fault] | None:
     try:
-        return select(args.faults, ci=args.ci)
+        return select(args.faults)
     except KeyError as exc:
         print(f"unknown fault {exc}; `python -m faults list` shows them", file=sys.stderr)
         return None
@@ -115,7 +114,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     print(f"faults: real CoreDNS {env.upstream}; {len(faults)} fault(s), {jobs} run(s) at once; per-run reports "
           f"in {out_dir}/")
     print(f"faults: pytest args: {' '.join(extra) or '(none)'}")
-    targeted = args.targeted or (args.ci and not args.faults)
+    targeted = args.targeted or args.ci
     plan = runner.make_plan(faults, healthy=not args.skip_healthy, targeted=targeted)
     t0 = time.monotonic()
     results = runner.run_plan(plan, env, out_dir, extra, jobs=jobs, timeout=args.run_timeout, stream=args.verbose,
@@ -276,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_run = sub.add_parser("run", help="healthy + one suite run per fault, detection table and reports")
     p_run.add_argument("--faults", default=None, help="comma-separated fault names (default: all)")
-    p_run.add_argument("--ci", action="store_true", help="what `make test` runs: the CI subset, targeted")
+    p_run.add_argument("--ci", action="store_true", help="what `make test` runs: every fault, targeted")
     p_run.add_argument("--targeted", action="store_true",
                        help="each fault's run asks only the ids it lists (must FAIL, must not, may); the healthy "
                             "baseline their union (quicker; blind to a FAIL of an id a fault does not list)")
@@ -286,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--skip-healthy", action="store_true",
                        help="reuse the stored healthy run (reports/fault-runs/healthy) instead of running it")
     p_run.add_argument("--report-stem", default="fault-detection-subset",
-                       help="file stem for partial runs (--faults/--ci); a full run writes fault-detection.*")
+                       help="file stem for partial runs (--faults); a run of every fault writes fault-detection.*")
     p_flaky = sub.add_parser("flaky", help="the healthy suite N times; false failures and causes")
     p_flaky.add_argument("-n", type=int, default=20, help="number of runs (default 20)")
     p_flaky.add_argument("--via-proxy", action="store_true", help="query through the transparent proxy")
@@ -303,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--workdir", default=str(REPO / "reports" / "fault-serve"))
     p_report = sub.add_parser("report", help="rebuild the detection report from stored runs (no suite run)")
     p_report.add_argument("--faults", default=None)
-    p_report.add_argument("--ci", action="store_true")
+    p_report.add_argument("--ci", action="store_true", help=argparse.SUPPRESS)  # every fault, as without --faults
     p_one = sub.add_parser("one", help=argparse.SUPPRESS)
     p_one.add_argument("--name", required=True)
     p_one.add_argument("--out-dir", required=True)
