@@ -330,7 +330,7 @@ class Monitor:
     def replica_targets(self) -> list[Target]:
         with self._replica_lock:
             current = self.replica_history[-1][1] if self.replica_history else frozenset()
-        return [Target(a, p, f"replica {pod}") for a, p, pod in sorted(current)]
+        return [Target.replica(a, p, pod) for a, p, pod in sorted(current)]
 
     def targets(self) -> list[Target]:
         return [self.service_target, *self.replica_targets()]
