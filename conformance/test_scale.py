@@ -45,23 +45,17 @@ def _ready_replicas(ns: CaseNamespace, want: int, timeout: float) -> None:
     new ready replica is an ERROR (the controllers stalled), and so is 4 x ``timeout`` in all; a slow but
     steady rollout on a loaded machine is not (the cold CI run of 2026-12-01 22:00 needed more than 360 s for
     10 -> 400 on 2 cores)."""
-    progress = {"ready": -1, "at": time.monotonic()}
+    seen = {"ready": -1}
 
     def check() -> bool | None:
         s = ns.apps.read_namespaced_stateful_set("web", ns.name, _request_timeout=30)
-        ready = s.status.ready_replicas or 0
-        if ready == want and (s.status.replicas or 0) == want:
-            return True
-        now = time.monotonic()
-        if ready != progress["ready"]:
-            progress.update(ready=ready, at=now)
-        else:
-            precondition(now - progress["at"] < timeout, f"StatefulSet {ns.name}/web rolls out: no new ready replica "
-                         f"for {timeout:.0f}s", observed=f"readyReplicas={ready} of {want}")
-        return None
+        seen["ready"] = s.status.ready_replicas or 0
+        return True if seen["ready"] == want and (s.status.replicas or 0) == want else None
 
     poll_until(api_call(check, f"reading StatefulSet {ns.name}/web"), transient=(TransientApiError,),
-               timeout=4 * timeout, what=f"StatefulSet web readyReplicas={want}", interval=0.5)
+               timeout=4 * timeout, stall=timeout, progress=lambda: seen["ready"],
+               what=f"StatefulSet web readyReplicas={want}", interval=0.5,
+               on_timeout=lambda: f"readyReplicas={seen['ready']} of {want}")
 
 
 @pytest.fixture(scope="module")

@@ -434,3 +434,26 @@ def test_the_probe_keeps_a_record_given_twice_so_the_multiset_check_sees_it(tmp_
         r = result_from_probe(q, "127.0.0.1", raw)
         assert sorted(rec.rdata for rec in r.answer) == ["10.0.0.1", "10.0.0.1", "10.0.0.2"], r.answer
         assert not Expectation.exactly(["10.0.0.1", "10.0.0.2"], "A").matches(r)
+
+
+def test_poll_until_with_progress_waits_while_it_moves_and_stops_when_it_stalls() -> None:
+    """The deadline follows progress (the scale case's rollout): a count that keeps rising gets more than
+    ``stall``; one that stops is an ERROR after ``stall``, not after the whole ``timeout``."""
+    from fixtures.polling import poll_until
+
+    t0 = time.monotonic()
+
+    def rising() -> int:  # one more ready replica every 0.05 s, all 10 after 0.5 s
+        return min(10, int((time.monotonic() - t0) / 0.05))
+
+    assert poll_until(lambda: True if rising() == 10 else None, timeout=5, stall=0.2, progress=rising,
+                      what="10 ready", interval=0.01)
+    assert time.monotonic() - t0 >= 0.45  # longer than the stall allowance: it moved all the time
+
+    t1 = time.monotonic()
+    with pytest.raises(HarnessError, match=r"no progress for 0s .* waiting for 10 ready"):
+        poll_until(lambda: None, timeout=5, stall=0.3, progress=lambda: 3, what="10 ready", interval=0.01)
+    assert 0.3 <= time.monotonic() - t1 < 2
+    with pytest.raises(HarnessError, match="timed out after 0s waiting for 10 ready"):  # the cap in all
+        poll_until(lambda: None, timeout=0.3, stall=5, progress=lambda: time.monotonic(), what="10 ready",
+                   interval=0.01)
