@@ -117,8 +117,13 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     targeted = args.targeted or args.ci
     plan = runner.make_plan(faults, healthy=not args.skip_healthy, targeted=targeted)
     t0 = time.monotonic()
-    results = runner.run_plan(plan, env, out_dir, extra, jobs=jobs, timeout=args.run_timeout, stream=args.verbose,
-                              say=_progress)
+    try:
+        results = runner.run_plan(plan, env, out_dir, extra, jobs=jobs, timeout=args.run_timeout,
+                                  stream=args.verbose, say=_progress)
+    finally:  # also after Ctrl-C: the runs left their namespaces deleting (--await-cleanup no)
+        left = runner.await_cleanup(env, plan)
+        if left:
+            print(f"faults: namespaces of these runs still present after 180 s: {', '.join(left)}", file=sys.stderr)
     wall = time.monotonic() - t0
     healthy = results.get(runner.HEALTHY) or (runner.load_result(out_dir, runner.HEALTHY) if args.skip_healthy
                                                else None)
@@ -133,6 +138,8 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     doc["upstream"] = env.upstream
     doc["wall_seconds"] = round(wall, 1)
     doc["jobs"] = jobs
+    doc["namespaces_left"] = left
+    doc["ok"] = doc["ok"] and not left
     print(f"faults: wall time {wall:.0f} s for {len(plan)} run(s)")
     stem = "fault-detection" if not args.faults else args.report_stem
     return _finish(doc, reports, stem)
@@ -142,9 +149,9 @@ def cmd_one(args: argparse.Namespace, extra: list[str]) -> int:
     """One planned run in this process (the runner's child; its result is <out-dir>/<name>/run.json)."""
     ids = tuple(i for i in (args.ids or "").split(",") if i) or None
     if args.name in (runner.HEALTHY, runner.HEALTHY_REAL):
-        item = runner.Planned(args.name, real=args.name == runner.HEALTHY_REAL, ids=ids)
+        item = runner.Planned(args.name, real=args.name == runner.HEALTHY_REAL, ids=ids, run_id=args.run_id)
     elif args.name in BY_NAME:
-        item = runner.Planned(args.name, BY_NAME[args.name], ids=ids)
+        item = runner.Planned(args.name, BY_NAME[args.name], ids=ids, run_id=args.run_id)
     else:
         print(f"unknown run {args.name!r}", file=sys.stderr)
         return 2
@@ -308,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     p_one.add_argument("--out-dir", required=True)
     p_one.add_argument("--run-timeout", type=float, default=None)
     p_one.add_argument("--ids", default=None, help="comma-separated catalogue ids the run selects")
+    p_one.add_argument("--run-id", default=None, help="the suite's run id (HSDNS_RUN_ID)")
     p_report.add_argument("--reports-dir", default=str(REPO / "reports"))
     p_report.add_argument("--report-stem", default="fault-detection-subset")
     p_timing = sub.add_parser("timing", help="convergence times of stored runs and the smallest safe --dns-timeout")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -135,7 +137,9 @@ def _has(args: list[str], option: str) -> bool:
 
 # Options every fault run (and its healthy baselines) gets unless the pytest arguments set them: see
 # docs/faults.md "Speed" for the measurements behind them.
-FAULT_RUN_DEFAULTS: tuple[tuple[str, str], ...] = (("--scale-replicas", str(SCALE)),)
+# --await-cleanup no: a run does not wait for its namespaces to be deleted (about 6 s at the end of every run
+# here); `faults run` checks every run's namespaces once, at the end (``await_cleanup``).
+FAULT_RUN_DEFAULTS: tuple[tuple[str, str], ...] = (("--scale-replicas", str(SCALE)), ("--await-cleanup", "no"))
 
 
 def run_args(fault: Fault | None, extra: list[str], select: tuple[str, ...] | None = None) -> list[str]:
@@ -156,14 +160,16 @@ def run_args(fault: Fault | None, extra: list[str], select: tuple[str, ...] | No
 
 
 def run_suite(address: str | None, reports_dir: Path, extra: list[str], *, timeout: float | None = None,
-              stream: bool = False) -> tuple[int, float]:
+              stream: bool = False, run_id: str | None = None) -> tuple[int, float]:
     """Run the suite as a child process (own session, stopped by its PID on timeout or when this process is
-    interrupted); log to pytest.log."""
+    interrupted); log to pytest.log. ``run_id``: the suite's run id (HSDNS_RUN_ID; its namespaces' label)."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     cmd = pytest_command(address, reports_dir, extra)
     env = dict(os.environ, HSDNS_DNS_SERVER=address) if address else dict(os.environ)
     if not address:
         env.pop("HSDNS_DNS_SERVER", None)  # the cluster's own DNS Service, from real pods
+    if run_id:
+        env["HSDNS_RUN_ID"] = run_id
     t0 = time.monotonic()
     with open(reports_dir / "pytest.log", "w") as log:
         log.write("$ " + shlex.join(cmd) + "\n")
@@ -197,7 +203,7 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 def run_one(fault: Fault | None, env: Environment, out_dir: Path, extra: list[str], *,
             timeout: float | None = None, stream: bool = False, real: bool = False,
-            select: tuple[str, ...] | None = None) -> RunResult:
+            select: tuple[str, ...] | None = None, run_id: str | None = None) -> RunResult:
     """One suite run for ``fault`` (None: a healthy baseline; ``real``: on real pods, the ``healthy-real`` one)."""
     name = (HEALTHY_REAL if real else HEALTHY) if fault is None else fault.name
     res = RunResult(name=name, reports_dir=out_dir / name)
@@ -207,10 +213,12 @@ def run_one(fault: Fault | None, env: Environment, out_dir: Path, extra: list[st
     args = run_args(fault, extra, select)
     res.extra["pytest_args"] = args
     res.extra["selected_ids"] = list(select if select is not None else (fault.scope if fault else REASONED))
+    res.extra["run_id"] = run_id
     try:
         with dns_for(fault, env, res.reports_dir, real=real) as (address, stats):
             res.server = address or "the cluster's DNS Service + replicas (real pods)"
-            res.returncode, res.seconds = run_suite(address, res.reports_dir, args, timeout=timeout, stream=stream)
+            res.returncode, res.seconds = run_suite(address, res.reports_dir, args, timeout=timeout, stream=stream,
+                                                    run_id=run_id)
             res.server_stats = stats()
         if res.server_stats is not None and fault is not None and fault.kind == "replica":
             res.server_stats = stats()  # after the removal: "removed" and what was "left"
@@ -275,6 +283,7 @@ class Planned:
     fault: Fault | None = None
     real: bool = False
     ids: tuple[str, ...] | None = None  # the catalogue ids the run selects (None: the fault's scope)
+    run_id: str | None = None  # the suite's run id (its namespaces' label; new_run_ids gives one per run)
 
     @property
     def exclusive(self) -> bool:
@@ -328,11 +337,34 @@ def make_plan(faults: list[Fault], *, healthy: bool = True, healthy_real: bool |
         real_ids = {i for item in items if item.fault is not None and item.fault.kind == "replica"
                     for i in item.ids or ()}
         plan.append(Planned(HEALTHY_REAL, real=True, ids=tuple(i for i in EVERY if i in real_ids) or union))
-    return plan + items
+    base = uuid.uuid4().hex[:8]  # a run id per planned run (12 hex digits, as the suite's own)
+    return [dataclasses.replace(p, run_id=f"{base}{n:04x}") for n, p in enumerate(plan + items)]
+
+
+def await_cleanup(env: Environment, plan: list[Planned], timeout: float = 180.0) -> list[str]:
+    """The runs do not wait for their namespaces to be deleted (``--await-cleanup no``); this waits once for
+    all of them, deleting any that is not yet terminating (a run stopped hard). Returns the names still
+    present after ``timeout`` (the runner then fails), or of every run's namespaces when the API cannot
+    be read."""
+    ids = [p.run_id for p in plan if p.run_id]
+    if not ids:
+        return []
+    from kubernetes import client
+
+    from fixtures.kube.api import build_api_client
+    from fixtures.kube.namespace import await_namespaces_gone
+
+    try:
+        core = client.CoreV1Api(build_api_client(env.kubeconfig or "", None))
+        return await_namespaces_gone(core, ids, None, timeout=timeout, sweep=True)
+    except Exception as exc:  # an API error must not hide the runs' verdicts: say it, and fail
+        return [f"(could not check the runs' namespaces: {exc})"]
 
 
 def child_command(item: Planned, out_dir: Path, extra: list[str], timeout: float | None) -> list[str]:
     cmd = [sys.executable, "-m", "faults", "one", "--name", item.name, "--out-dir", str(out_dir)]
+    if item.run_id:
+        cmd += ["--run-id", item.run_id]
     if item.ids is not None:
         cmd += ["--ids", ",".join(item.ids)]
     if timeout:
@@ -344,8 +376,10 @@ def run_planned(item: Planned, env: Environment, out_dir: Path, extra: list[str]
                 stream: bool = False) -> RunResult:
     """In this process (the body of ``python -m faults one``)."""
     if item.fault is None:
-        return run_one(None, env, out_dir, extra, timeout=timeout, stream=stream, real=item.real, select=item.ids)
-    return run_one(BY_NAME[item.name], env, out_dir, extra, timeout=timeout, stream=stream, select=item.ids)
+        return run_one(None, env, out_dir, extra, timeout=timeout, stream=stream, real=item.real, select=item.ids,
+                       run_id=item.run_id)
+    return run_one(BY_NAME[item.name], env, out_dir, extra, timeout=timeout, stream=stream, select=item.ids,
+                   run_id=item.run_id)
 
 
 def run_plan(plan: list[Planned], env: Environment, out_dir: Path, extra: list[str], *, jobs: int = 1,

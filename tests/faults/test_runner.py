@@ -194,6 +194,20 @@ def test_plan_starts_the_longest_fault_runs_first() -> None:
     assert costs == sorted(costs, reverse=True)
 
 
+def test_every_planned_run_has_its_own_run_id_and_leaves_the_namespace_check_to_the_runner() -> None:
+    """The runs do not wait for their namespaces (--await-cleanup no); the runner checks them all at the end by
+    the run ids it gave each run (HSDNS_RUN_ID), so every run needs its own."""
+    plan = runner.make_plan(list(registry.FAULTS), targeted=True)
+    ids = [p.run_id for p in plan]
+    assert all(i and len(i) == 12 and int(i, 16) >= 0 for i in ids) and len(set(ids)) == len(ids)
+    cmd = runner.child_command(plan[2], Path("/out"), [], None)
+    assert cmd[cmd.index("--run-id") + 1] == plan[2].run_id
+    args = runner.run_args(plan[2].fault, ["-n", "4"], plan[2].ids)
+    assert args[args.index("--await-cleanup") + 1] == "no"
+    assert runner.run_args(None, ["--await-cleanup", "yes"]).count("--await-cleanup") == 1  # the user's wins
+    assert runner.await_cleanup(runner.Environment(upstream="127.0.0.1:1", kubeconfig=None), []) == []
+
+
 def test_run_plan_runs_at_most_jobs_at_once_and_exclusive_runs_alone(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     log = tmp_path / "events"

@@ -18,7 +18,8 @@ def _raw(**kw: Any) -> dict[str, Any]:
 def test_defaults_and_kubeconfig_fallback() -> None:
     s = resolve_settings(_raw(), {"HOME": "/home/u"})
     assert s.kubeconfig == "/home/u/.kube/config"
-    assert s.resolver_backend == "python" and s.keep_namespaces == "never"
+    assert s.resolver_backend == "python" and s.keep_namespaces == "never" and s.await_cleanup
+    assert not resolve_settings(_raw(), {"HOME": "/h", "HSDNS_AWAIT_CLEANUP": "no"}).await_cleanup
     assert s.stable_answers == 3 and s.dns_server is None and s.cluster_domain is None
     s = resolve_settings(_raw(), {"KUBECONFIG": "/a/kc:/b/kc", "HOME": "/h"})
     assert s.kubeconfig == "/a/kc"
@@ -35,6 +36,7 @@ def test_command_line_beats_environment_beats_default() -> None:
 @pytest.mark.parametrize(("kw", "fix"), [
     ({"resolver_backend": "nslookup"}, "--resolver-backend python"),
     ({"keep_namespaces": "sometimes"}, "--keep-namespaces never|on-failure|always"),
+    ({"await_cleanup": "later"}, "--await-cleanup yes|no"),
     ({"cluster_domain": "Cluster_Local"}, "--cluster-domain cluster.local"),
     ({"dns_server": "1.2.3.4:99999"}, "--dns-server"),
     ({"dns_timeout": "soon"}, "--dns-timeout="),
