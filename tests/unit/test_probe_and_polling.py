@@ -457,3 +457,70 @@ def test_poll_until_with_progress_waits_while_it_moves_and_stops_when_it_stalls(
     with pytest.raises(HarnessError, match="timed out after 0s waiting for 10 ready"):  # the cap in all
         poll_until(lambda: None, timeout=0.3, stall=5, progress=lambda: time.monotonic(), what="10 ready",
                    interval=0.01)
+
+
+class _BrokenOnce:
+    """An exec stream that breaks as the API server's did (SSL EOF under the websocket) for the first
+    ``breaks`` requests, then answers the probe's requests."""
+
+    def __init__(self, breaks: int) -> None:
+        self.breaks = breaks
+        self.pending: list[str] = []
+
+    def send(self, line: str) -> None:
+        self.pending.append(line)
+
+    def readline(self, timeout: float) -> str:
+        from websocket import WebSocketConnectionClosedException
+
+        from fixtures.dns.resolver import ExecSession
+
+        if self.breaks > 0:  # the real wrapper turns the websocket error into SessionLost
+            self.breaks -= 1
+            ExecSession.readline(self._raising(WebSocketConnectionClosedException("socket is already closed.")),
+                                 timeout)
+        req = json.loads(self.pending.pop(0))
+        return json.dumps({"id": req["id"], "ok": True, "results": []})
+
+    @staticmethod
+    def _raising(exc: BaseException) -> Any:
+        class _Resp:
+            def readline_stdout(self, timeout: float) -> str:
+                raise exc
+
+        obj = type("S", (), {})()
+        obj._resp = _Resp()
+        obj.where = "ns/pod"
+        return obj
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_broken_exec_stream_is_opened_again_and_the_request_sent_again() -> None:
+    """An exec stream closed under the suite (seen: SSL EOF, then an INTERNALERROR at session start) is no
+    verdict: the resolver opens a new stream and asks again, a few times; a stream that keeps breaking is an
+    ERROR (SessionLost is a HarnessError), never an INTERNALERROR."""
+    from fixtures.dns.resolver import MAX_REOPEN, Resolver, SessionLost
+
+    def resolver(breaks: int) -> Resolver:
+        res = Resolver.__new__(Resolver)
+        res.probe_path, res.namespace, res.name, res._seq, res.reopened = "/p", "ns", "pod", 0, 0
+        res.settings = type("S", (), {"query_timeout": 1})()
+        res.session_note = "persistent exec session"
+        stream = _BrokenOnce(breaks)
+        res.session = stream  # type: ignore[assignment]
+
+        def reopen() -> None:
+            stream.pending.clear()  # a new stream: the old request is gone with the old one
+            res.session = stream  # type: ignore[assignment]
+
+        res._open_session = reopen  # type: ignore[method-assign]
+        return res
+
+    res = resolver(1)
+    assert res._probe({"ops": []})["ok"] and res.reopened == 1 and "reopened 1x" in res.session_note
+    res = resolver(MAX_REOPEN + 1)
+    with pytest.raises(SessionLost, match="broke: WebSocketConnectionClosedException"):
+        res._probe({"ops": []})
+    assert isinstance(SessionLost("x"), HarnessError) and res.reopened == MAX_REOPEN
