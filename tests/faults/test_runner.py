@@ -283,9 +283,13 @@ def test_timing_settle_and_span(tmp_path: Path) -> None:
         {"id": "HS-DNS-001", "status": "passed", "evidence": [{"timeline": timeline}]},
         {"id": "HS-DNS-002", "status": "failed", "evidence": [{"timeline": timeline}]}]}))
     got = timing.run_timings(tmp_path)
-    assert [(t.case, t.settle_s, t.span_s) for t in got] == [("HS-DNS-001", 0.2, 3.0), ("HS-DNS-001", 0.2, 0.4)]
+    assert [(t.case, t.settle_s, t.span_s, t.hold_s) for t in got] == [("HS-DNS-001", 0.2, 1.0, 2.0),
+                                                                       ("HS-DNS-001", 0.2, 0.4, 0.0)]
     s = timing.summary(got)
-    assert s["max_settle_s"] == 0.2 and s["max_span_s"] == 3.0 and s["smallest_safe_dns_timeout_s"] == 1.0
+    assert s["max_settle_s"] == 0.2 and s["max_span_s"] == 1.0 and s["max_hold_s"] == 2.0
+    assert s["smallest_safe_dns_timeout_s"] == 0.6  # 3 x settle; span / 3 = 0.33, hold / 5 = 0.4
+    long_hold = [timing.CheckTiming("r", "HS-DNS-003", 0.1, 0.5, True, 10.0)]
+    assert timing.summary(long_hold)["smallest_safe_dns_timeout_s"] == 2.0  # the hold's cap: 5 timeouts
 
 
 def test_run_plan_interrupted_stops_every_running_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
