@@ -337,8 +337,20 @@ def make_plan(faults: list[Fault], *, healthy: bool = True, healthy_real: bool |
         real_ids = {i for item in items if item.fault is not None and item.fault.kind == "replica"
                     for i in item.ids or ()}
         plan.append(Planned(HEALTHY_REAL, real=True, ids=tuple(i for i in EVERY if i in real_ids) or union))
-    base = uuid.uuid4().hex[:8]  # a run id per planned run (12 hex digits, as the suite's own)
-    return [dataclasses.replace(p, run_id=f"{base}{n:04x}") for n, p in enumerate(plan + items)]
+    return [dataclasses.replace(p, run_id=rid) for p, rid in zip(plan + items, new_run_ids(len(plan) + len(items)),
+                                                                 strict=True)]
+
+
+def new_run_ids(n: int) -> list[str]:
+    """``n`` run ids (12 hex digits, as the suite's own) that differ in their first 6: namespace names carry only
+    those (``hsdns-<run6>-...``), and two runs at once with the same 6 shared their namespaces, each deleting
+    the other's resolver pods (seen: 36 ERRORs of a broken exec stream and HTTP 409 in one run)."""
+    ids: list[str] = []
+    while len(ids) < n:
+        rid = uuid.uuid4().hex[:12]
+        if all(rid[:6] != other[:6] for other in ids):
+            ids.append(rid)
+    return ids
 
 
 def await_cleanup(env: Environment, plan: list[Planned], timeout: float = 180.0) -> list[str]:

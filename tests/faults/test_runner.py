@@ -199,7 +199,8 @@ def test_every_planned_run_has_its_own_run_id_and_leaves_the_namespace_check_to_
     the run ids it gave each run (HSDNS_RUN_ID), so every run needs its own."""
     plan = runner.make_plan(list(registry.FAULTS), targeted=True)
     ids = [p.run_id for p in plan]
-    assert all(i and len(i) == 12 and int(i, 16) >= 0 for i in ids) and len(set(ids)) == len(ids)
+    assert all(i and len(i) == 12 and int(i, 16) >= 0 for i in ids)
+    assert len({i[:6] for i in ids if i}) == len(ids)  # namespace names carry the first 6: no two runs share them
     cmd = runner.child_command(plan[2], Path("/out"), [], None)
     assert cmd[cmd.index("--run-id") + 1] == plan[2].run_id
     args = runner.run_args(plan[2].fault, ["-n", "4"], plan[2].ids)
