@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_run = sub.add_parser("run", help="healthy + one suite run per fault, detection table and reports")
     p_run.add_argument("--faults", default=None, help="comma-separated fault names (default: all)")
-    p_run.add_argument("--ci", action="store_true", help="what `make test` runs: every fault, targeted")
+    p_run.add_argument("--ci", action="store_true", help="every fault, targeted (make test runs ten)")
     p_run.add_argument("--targeted", action="store_true",
                        help="each fault's run asks only the ids it lists (must FAIL, must not, may); the healthy "
                             "baseline their union (quicker; blind to a FAIL of an id a fault does not list)")
