@@ -21,7 +21,7 @@ import dns.rrset
 import pytest
 
 from fixtures.catalogue import get_case
-from fixtures.dns.converge import Dns, HoldPolicy, Live, Timed
+from fixtures.dns.converge import Dns, HoldPolicy, Live, Subject, Timed
 from fixtures.dns.model import Check, Expectation, Query, QueryResult, Record
 from fixtures.dns.resolver import Target, _last_json, build_probe_zip, result_from_probe
 from fixtures.verdict import DnsViolation, Evidence, HarnessError
@@ -524,3 +524,51 @@ def test_a_broken_exec_stream_is_opened_again_and_the_request_sent_again() -> No
     with pytest.raises(SessionLost, match="broke: WebSocketConnectionClosedException"):
         res._probe({"ops": []})
     assert isinstance(SessionLost("x"), HarnessError) and res.reopened == MAX_REOPEN
+
+
+class _ByName(_Scripted):
+    """Scripted answers per queried name: ``{name: [records of poll 0, poll 1, ...]}`` (the last one repeats)."""
+
+    def __init__(self, answers: dict[str, Sequence[Sequence[str]]]) -> None:
+        super().__init__([])
+        self.by_name = answers
+
+    def run(self, queries: Sequence[Query], targets: Sequence[Any] | None = None) -> list[QueryResult]:
+        n, self.calls = self.calls, self.calls + 1
+        out = []
+        for q in queries:
+            script = self.by_name[q.name]
+            recs = script[min(n, len(script) - 1)]
+            out.append(QueryResult(q, "fake", "NOERROR", ("QR", "AA"),
+                                   tuple(Record(q.name, 5, "A", d) for d in recs), server_label="fake"))
+        return out
+
+
+def _subject(name: str, expect: list[str]) -> Subject:
+    ev = Evidence(get_case("HS-DNS-002"), f"{name} answers {expect}")
+    return Subject(name, ev, ev.requirement,
+                   lambda _state: [Check(Query(f"{name}.test.", "A", "udp"), Expectation.exactly(expect, "A"))])
+
+
+def test_a_shared_stream_gives_each_verdict_when_it_is_earned_not_after_the_slowest() -> None:
+    """The seed's stream: ``right`` converges and holds at once, ``wrong`` never does (a known deviation);
+    ``right``'s verdict must not wait for ``wrong``'s deadline, and ``wrong`` still FAILs at its own."""
+    runner = _ByName({"right.test.": [AB], "wrong.test.": [["10.0.0.1"]]})
+    stream = _dns(runner, Evidence(get_case("HS-DNS-002"), ""), timeout=0.5).stream(
+        [_subject("right", AB), _subject("wrong", AB)], None)
+    stream.run(until=["right"])
+    assert isinstance(stream.outcome("right"), list) and stream.outcome("wrong") is None
+    assert runner.calls == 3 + 3  # converged (3 identical) and held (3): nothing more
+    stream.run(until=["wrong"])
+    assert isinstance(stream.outcome("wrong"), DnsViolation)
+
+
+def test_a_shared_stream_never_pauses_inside_another_subjects_streak_or_hold() -> None:
+    """``late`` starts matching while ``early`` holds: the stream goes on until ``late`` has held too, so no
+    streak or hold of a subject ever spans the pause before the next case asks."""
+    runner = _ByName({"early.test.": [AB], "late.test.": [[], [], AB]})
+    stream = _dns(runner, Evidence(get_case("HS-DNS-002"), "")).stream(
+        [_subject("early", AB), _subject("late", AB)], None)
+    stream.run(until=["early"])
+    assert isinstance(stream.outcome("late"), list)
+    assert runner.calls == 2 + 3 + 3  # late: two wrong polls, three to converge, three held
