@@ -85,10 +85,14 @@ def corefile(settings: Settings, ports: Ports, kubeconfig: Path, version: str) -
 #   sets Ready in the same status update that gives the pod its IP (a kubelet never reports a
 #   Ready pod without an IP), by the kubelet rule "Ready = containers ready AND every readiness
 #   gate True". Gate conditions are left alone (a real kubelet never sets custom gates).
-# * pod-delete: waits until metadata.deletionTimestamp (now + grace period), so a deleted pod
-#   stays Terminating for its grace period, as a container that ignores SIGTERM would; unlike
-#   KWOK's stock stage it leaves finalizers alone, so the API server keeps a pod with finalizers
-#   until whoever owns them removes them, as on a real cluster.
+# * no delete stage: KWOK 0.7.0 deletes a pod by name only (pod_controller.go deleteResource), so a
+#   delete played late from its queue removes the successor of the same name, which a StatefulSet
+#   re-creates at once; under load that became a loop (one run: 12,131 deletes, a pod name scheduled
+#   33 times, the scale-up of HS-DNS-042 taking minutes). localcluster.podsim does the kubelet's part
+#   instead, the kubelet's way: the final delete at metadata.deletionTimestamp (now + grace period,
+#   so a deleted pod stays Terminating for its grace period, as a container that ignores SIGTERM
+#   would) with the pod's UID as precondition; finalizers are left alone, so the API server keeps a
+#   pod with finalizers until whoever owns them removes them, as on a real cluster.
 POD_STAGES = """\
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -135,25 +139,6 @@ spec:
       hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
       phase: Running
       startTime: {{ $now | Quote }}
----
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: hsdns-pod-delete
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'Exists'
-  delay:
-    durationMilliseconds: 0
-    durationFrom:
-      expressionFrom: '.metadata.deletionTimestamp'
-  next:
-    delete: true
 """
 
 

@@ -8,22 +8,30 @@ that a Stage cannot template:
   whose env carries the pod's name, namespace, IP, the DNS server address and a private TMPDIR;
 * readiness gates: a kubelet reports ``Ready`` only while every ``spec.readinessGates`` condition
   is True; this controller applies that rule whenever a gate condition changes;
+* the final delete of a terminating pod (the kubelet's, once its containers have stopped): at
+  ``metadata.deletionTimestamp`` (the end of its grace period), with grace 0 and the pod's UID as
+  precondition, so a delete that comes late never removes a successor of the same name (a
+  StatefulSet's); KWOK 0.7.0's delete stage deletes by name only (``config.POD_STAGES``);
 * pod IPs (the CNI's job): allocated round-robin from 10.244.0.0/16 like host-local IPAM, so a
   re-created pod gets a new address (KWOK's own pool hands a freed IP straight back); with
   ``--dual-stack`` each pod also gets an IPv6 address derived from the IPv4 one
   (10.244.a.b -> fd00:10:244::a:b).
 
-It runs as one background process of the local cluster, started and stopped by PID like the
+Every status patch carries the pod's UID (as the kubelet's ``PatchPodStatus`` does): a patch meant for
+a pod that has since been re-created under its name is refused by the API server, not applied to the
+successor. It runs as one background process of the local cluster, started and stopped by PID like the
 others. Everything it touches lives in the API server and the run directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import ipaddress
 import logging
 import shutil
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +75,42 @@ class RoundRobinIPAM:
         self.used.discard(ip or "")
 
 
+class Reaper:
+    """The final deletes, each at its pod's deletionTimestamp, by UID (one thread, its own API client)."""
+
+    def __init__(self) -> None:
+        self.core = client.CoreV1Api(client.ApiClient())
+        self.due: list[tuple[float, str, str, str]] = []  # (when, uid, namespace, name)
+        self.pending: set[str] = set()
+        self.cond = threading.Condition()
+
+    def schedule(self, pod: client.V1Pod) -> None:
+        meta = pod.metadata
+        with self.cond:
+            if meta.uid in self.pending:
+                return
+            self.pending.add(meta.uid)
+            heapq.heappush(self.due, (meta.deletion_timestamp.timestamp(), meta.uid, meta.namespace, meta.name))
+            self.cond.notify()
+
+    def run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.due or self.due[0][0] > time.time():
+                    self.cond.wait(None if not self.due else self.due[0][0] - time.time())
+                _, uid, namespace, name = heapq.heappop(self.due)
+                self.pending.discard(uid)
+            try:
+                self.core.delete_namespaced_pod(name, namespace, body=client.V1DeleteOptions(
+                    grace_period_seconds=0, preconditions=client.V1Preconditions(uid=uid)))
+                log.info("deleted %s/%s uid=%s", namespace, name, uid)
+            except ApiException as exc:  # 404: gone already; 409: the name has a successor, not ours
+                if exc.status not in (404, 409):
+                    log.warning("final delete of %s/%s: %s", namespace, name, exc.reason)
+            except Exception as exc:  # the API server restarting: the pod's next event schedules it again
+                log.warning("final delete of %s/%s: %s", namespace, name, exc)
+
+
 class PodSim:
     def __init__(self, run_dir: Path, dns_server: str, dual_stack: bool) -> None:
         self.run_dir = run_dir
@@ -76,6 +120,12 @@ class PodSim:
         self.custom = client.CustomObjectsApi()
         self.nodes: set[str] = set()
         self.ipam = RoundRobinIPAM(POD_CIDR_V4)
+        self.reaper = Reaper()
+
+    def patch_status(self, pod: client.V1Pod, status: dict[str, Any]) -> None:
+        """A status patch for exactly this pod: its UID in the patch is a precondition (422 for a successor)."""
+        self.core.patch_namespaced_pod_status(pod.metadata.name, pod.metadata.namespace,
+                                              {"metadata": {"uid": pod.metadata.uid}, "status": status})
 
     def refresh_nodes(self) -> None:
         nodes = self.core.list_node(label_selector=f"{LOCAL_NODE_LABEL}=true").items
@@ -149,8 +199,7 @@ class PodSim:
         want = self.wanted_ready(pod)
         if any(c.type == "Ready" and c.status == want for c in (pod.status.conditions or [])):
             return
-        self.core.patch_namespaced_pod_status(
-            pod.metadata.name, pod.metadata.namespace, {"status": {"conditions": [self.ready_condition(want)]}})
+        self.patch_status(pod, {"conditions": [self.ready_condition(want)]})
         log.info("readiness %s/%s -> %s", pod.metadata.namespace, pod.metadata.name, want)
 
     def assign_ips(self, pod: client.V1Pod) -> None:
@@ -161,10 +210,8 @@ class PodSim:
             v4 = self.ipam.allocate()
             ips = [v4, ipv6_for(v4)] if self.dual_stack else [v4]
         try:
-            self.core.patch_namespaced_pod_status(
-                pod.metadata.name, pod.metadata.namespace,
-                {"status": {"podIP": ips[0], "podIPs": [{"ip": ip} for ip in ips],
-                            "conditions": [self.ready_condition(self.wanted_ready(pod))]}})
+            self.patch_status(pod, {"podIP": ips[0], "podIPs": [{"ip": ip} for ip in ips],
+                                    "conditions": [self.ready_condition(self.wanted_ready(pod))]})
         except ApiException:
             if not pod.spec.host_network:
                 self.ipam.release(ips[0])
@@ -185,6 +232,8 @@ class PodSim:
                 self.ipam.release(pod.status.pod_ip)
             shutil.rmtree(self.pod_dir(pod.metadata.namespace, pod.metadata.name), ignore_errors=True)
             return
+        if pod.metadata.deletion_timestamp is not None:
+            self.reaper.schedule(pod)
         if pod.status.phase != "Running":
             return
         if not pod.status.pod_ip:
@@ -198,6 +247,7 @@ class PodSim:
             self.ensure_exec(pod)
 
     def run(self, ready_file: Path) -> None:
+        threading.Thread(target=self.reaper.run, name="reaper", daemon=True).start()
         self.refresh_nodes()
         resource_version = ""
         while True:
