@@ -84,13 +84,18 @@ class Reaper:
         self.pending: set[str] = set()
         self.cond = threading.Condition()
 
+    RETRY_S = 1.0  # a final delete that failed for another reason than 404/409 is made again this much later
+
     def schedule(self, pod: client.V1Pod) -> None:
         meta = pod.metadata
+        self._push(meta.deletion_timestamp.timestamp(), meta.uid, meta.namespace, meta.name)
+
+    def _push(self, when: float, uid: str, namespace: str, name: str) -> None:
         with self.cond:
-            if meta.uid in self.pending:
+            if uid in self.pending:
                 return
-            self.pending.add(meta.uid)
-            heapq.heappush(self.due, (meta.deletion_timestamp.timestamp(), meta.uid, meta.namespace, meta.name))
+            self.pending.add(uid)
+            heapq.heappush(self.due, (when, uid, namespace, name))
             self.cond.notify()
 
     def run(self) -> None:
@@ -106,9 +111,11 @@ class Reaper:
                 log.info("deleted %s/%s uid=%s", namespace, name, uid)
             except ApiException as exc:  # 404: gone already; 409: the name has a successor, not ours
                 if exc.status not in (404, 409):
-                    log.warning("final delete of %s/%s: %s", namespace, name, exc.reason)
-            except Exception as exc:  # the API server restarting: the pod's next event schedules it again
-                log.warning("final delete of %s/%s: %s", namespace, name, exc)
+                    log.warning("final delete of %s/%s: %s; again in %gs", namespace, name, exc.reason, self.RETRY_S)
+                    self._push(time.time() + self.RETRY_S, uid, namespace, name)
+            except Exception as exc:  # the API server restarting, say
+                log.warning("final delete of %s/%s: %s; again in %gs", namespace, name, exc, self.RETRY_S)
+                self._push(time.time() + self.RETRY_S, uid, namespace, name)
 
 
 class PodSim:
