@@ -1,6 +1,6 @@
 """CLI: python -m faults run|report|flaky|serve|list.
 
-  run    [--faults a,b] [--ci | --targeted] [--jobs J] [--list] [--skip-healthy] [-- pytest args]
+  run    [--faults a,b] [--ci | --targeted] [--jobs J [--worker-budget W]] [--list] [--skip-healthy] [-- pytest args]
          the suite once healthy (through the transparent proxy; also on real pods when a replica fault is
          selected) and once per fault, J runs at once; writes reports/fault-detection.{json,md}; exit 0 only
          for 100 % detection, no unexpected failure and clean baselines
@@ -107,19 +107,25 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     if unknown:
         print(f"faults list ids missing from conformance/catalogue.yaml: {', '.join(unknown)}", file=sys.stderr)
         return 2
+    jobs = max(1, args.jobs)
+    budget = args.worker_budget
+    if budget is not None and (budget < 1 or jobs < 2 or runner.numprocesses(extra) is None):
+        print("faults: --worker-budget needs a budget of 1 or more, --jobs 2 or more and a numeric -n in the pytest "
+              "arguments (e.g. --jobs 6 --worker-budget 8 -- -n 4)", file=sys.stderr)
+        return 2
     env = Environment.from_env()
     reports = Path(args.reports_dir)
     out_dir = reports / "fault-runs"
-    jobs = max(1, args.jobs)
-    print(f"faults: real CoreDNS {env.upstream}; {len(faults)} fault(s), {jobs} run(s) at once; per-run reports "
-          f"in {out_dir}/")
+    packing = f", at most {budget} xdist workers in all" if budget else ""
+    print(f"faults: real CoreDNS {env.upstream}; {len(faults)} fault(s), {jobs} run(s) at once{packing}; per-run "
+          f"reports in {out_dir}/")
     print(f"faults: pytest args: {' '.join(extra) or '(none)'}")
     targeted = args.targeted or args.ci
     plan = runner.make_plan(faults, healthy=not args.skip_healthy, targeted=targeted)
     t0 = time.monotonic()
     try:
         results = runner.run_plan(plan, env, out_dir, extra, jobs=jobs, timeout=args.run_timeout,
-                                  stream=args.verbose, say=_progress)
+                                  stream=args.verbose, budget=budget, say=_progress)
     finally:  # also after Ctrl-C: the runs left their namespaces deleting (--await-cleanup no)
         left = runner.await_cleanup(env, plan)
         if left:
@@ -138,10 +144,11 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     doc["upstream"] = env.upstream
     doc["wall_seconds"] = round(wall, 1)
     doc["jobs"] = jobs
+    doc["worker_budget"] = budget
     doc["namespaces_left"] = left
     doc["ok"] = doc["ok"] and not left
     print(f"faults: wall time {wall:.0f} s for {len(plan)} run(s)")
-    stem = "fault-detection" if not args.faults else args.report_stem
+    stem = args.report_stem or ("fault-detection" if not args.faults else "fault-detection-subset")
     return _finish(doc, reports, stem)
 
 
@@ -187,7 +194,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     doc = runner.evaluate(catalogue, healthy, runs, healthy_real)
     doc["command"] = "python -m faults " + " ".join(sys.argv[1:])
     doc["pytest_args"] = _stored_args(out_dir)
-    stem = "fault-detection" if not args.faults else args.report_stem
+    stem = args.report_stem or ("fault-detection" if not args.faults else "fault-detection-subset")
     return _finish(doc, reports, stem)
 
 
@@ -282,17 +289,22 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_run = sub.add_parser("run", help="healthy + one suite run per fault, detection table and reports")
     p_run.add_argument("--faults", default=None, help="comma-separated fault names (default: all)")
-    p_run.add_argument("--ci", action="store_true", help="every fault, targeted (make test runs ten)")
+    p_run.add_argument("--ci", action="store_true", help="every fault, targeted (what make test runs)")
     p_run.add_argument("--targeted", action="store_true",
                        help="each fault's run asks only the ids it lists (must FAIL, must not, may); the healthy "
                             "baseline their union (quicker; blind to a FAIL of an id a fault does not list)")
     p_run.add_argument("--jobs", "-j", type=int, default=DEFAULT_JOBS,
                        help=f"suite runs at once (default {DEFAULT_JOBS}; 1 = one after the other, in this process)")
+    p_run.add_argument("--worker-budget", type=int, default=None, metavar="W",
+                       help="pack the runs (with --jobs above 1 and a numeric -n): each gets as many xdist workers "
+                            "as its cases need, at most the -n, and runs start while their workers together stay "
+                            "within W (docs/faults.md \"CI\")")
     p_run.add_argument("--list", action="store_true", help="list the selected faults and exit")
     p_run.add_argument("--skip-healthy", action="store_true",
                        help="reuse the stored healthy run (reports/fault-runs/healthy) instead of running it")
-    p_run.add_argument("--report-stem", default="fault-detection-subset",
-                       help="file stem for partial runs (--faults); a run of every fault writes fault-detection.*")
+    p_run.add_argument("--report-stem", default=None,
+                       help="file stem of the detection report (default: fault-detection for every fault, "
+                            "fault-detection-subset for --faults)")
     p_flaky = sub.add_parser("flaky", help="the healthy suite N times; false failures and causes")
     p_flaky.add_argument("-n", type=int, default=20, help="number of runs (default 20)")
     p_flaky.add_argument("--via-proxy", action="store_true", help="query through the transparent proxy")
@@ -317,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     p_one.add_argument("--ids", default=None, help="comma-separated catalogue ids the run selects")
     p_one.add_argument("--run-id", default=None, help="the suite's run id (HSDNS_RUN_ID)")
     p_report.add_argument("--reports-dir", default=str(REPO / "reports"))
-    p_report.add_argument("--report-stem", default="fault-detection-subset")
+    p_report.add_argument("--report-stem", default=None)
     p_timing = sub.add_parser("timing", help="convergence times of stored runs and the smallest safe --dns-timeout")
     p_timing.add_argument("dirs", nargs="+", help="reports dirs (searched for conformance.json)")
     p_list = sub.add_parser("list", help="list every fault with the catalogue ids it breaks")

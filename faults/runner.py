@@ -313,6 +313,71 @@ def expected_cost(item: Planned) -> int:
     return FAIL_WEIGHT * fails + (len(ids) - fails)
 
 
+# Worker packing (``run_plan(budget=...)``): a run gets one xdist worker per this many units of expected cost
+# (``expected_cost``; about 2.5 s of case time each), at most the ``-n`` of the pytest arguments. A worker costs
+# its start (an interpreter, the suite's imports, a resolver pod: about 10 s of one core here) whatever it then
+# runs, so a run of two or three cases on four workers left most of them idle (the 2026-12-01 run of every
+# fault: 4,169 s of case time in 1,187 s on 2 x 4 workers, 44 % of the worker time).
+UNITS_PER_WORKER = 12
+
+
+def numprocesses(extra: list[str]) -> int | None:
+    """The ``-n``/``--numprocesses`` of pytest arguments as a number (None: absent, or ``auto``/``logical``)."""
+    for i, a in enumerate(extra):
+        value = None
+        if a in ("-n", "--numprocesses") and i + 1 < len(extra):
+            value = extra[i + 1]
+        elif a.startswith("--numprocesses="):
+            value = a.split("=", 1)[1]
+        elif a.startswith("-n") and a[2:].isdigit():
+            value = a[2:]
+        if value is not None:
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def with_workers(extra: list[str], k: int) -> list[str]:
+    """The pytest arguments with their ``-n`` set to ``k`` (every spelling of it replaced)."""
+    out: list[str] = []
+    skip = False
+    for i, a in enumerate(extra):
+        if skip:
+            skip = False
+            continue
+        if a in ("-n", "--numprocesses") and i + 1 < len(extra):
+            skip = True
+            continue
+        if a.startswith("--numprocesses=") or (a.startswith("-n") and a[2:].isdigit()):
+            continue
+        out.append(a)
+    return [*out, "-n", str(k)]
+
+
+def workers_for(item: Planned, most: int) -> int:
+    """xdist workers for one run when runs are packed: a baseline gets ``most`` (it asks every id any fault
+    run asks); a fault run one per ``UNITS_PER_WORKER`` of its expected cost, from 1 to ``most``."""
+    if item.fault is None:
+        return most
+    return max(1, min(most, -(-expected_cost(item) // UNITS_PER_WORKER)))
+
+
+def pick_next(pending: list[Planned], running: list[tuple[Planned, int]], *, jobs: int, budget: int | None,
+              workers: Callable[[Planned], int]) -> Planned | None:
+    """The next run to start, or None (wait for one to end). In plan order (the longest first), the first that
+    fits: fewer than ``jobs`` runs at once; with a ``budget``, its workers beside the running runs' workers
+    within it (a run alone always fits); never two CoreDNS faults at once (``Planned.one_at_a_time``)."""
+    if len(running) >= jobs:
+        return None
+    used = sum(k for _, k in running)
+    for item in pending:
+        if item.one_at_a_time and any(r.one_at_a_time for r, _ in running):
+            continue
+        if budget is not None and running and used + workers(item) > budget:
+            continue
+        return item
+    return None
+
+
 def make_plan(faults: list[Fault], *, healthy: bool = True, healthy_real: bool | None = None,
               targeted: bool = False) -> list[Planned]:
     """The baselines first (``healthy-real`` only when a replica fault is selected, unless told), then the
@@ -395,10 +460,13 @@ def run_planned(item: Planned, env: Environment, out_dir: Path, extra: list[str]
 
 
 def run_plan(plan: list[Planned], env: Environment, out_dir: Path, extra: list[str], *, jobs: int = 1,
-             timeout: float | None = None, stream: bool = False,
+             timeout: float | None = None, stream: bool = False, budget: int | None = None,
              say: Callable[[str, RunResult], None] | None = None) -> dict[str, RunResult]:
     """Run a plan: up to ``jobs`` runs at once, each in a child process (``python -m faults one``: its own
     proxy threads and suite; its own reports dir ``<out_dir>/<name>/``), exclusive runs alone at the end.
+    With a worker ``budget`` and a numeric ``-n`` in ``extra``, each run gets ``workers_for`` workers and runs
+    start while their workers together stay within the budget (``pick_next``): small runs fill the room a long
+    run leaves, instead of holding four mostly idle workers each.
     With ``jobs`` 1 every run happens in this process, one after the other (``stream`` shows pytest's output).
     On Ctrl-C/SIGTERM every child gets SIGTERM (by its PID) and stops its suite and fault first."""
     results: dict[str, RunResult] = {}
@@ -409,20 +477,28 @@ def run_plan(plan: list[Planned], env: Environment, out_dir: Path, extra: list[s
             if say:
                 say(item.name, res)
         return results
+    most = numprocesses(extra)
+    packed = budget is not None and most is not None
+
+    def workers(item: Planned) -> int:
+        return workers_for(item, most) if packed and most is not None else (most or 1)
+
     queue = [i for i in plan if not i.exclusive]
     tail = [i for i in plan if i.exclusive]
-    running: dict[str, tuple[subprocess.Popen[bytes], Any]] = {}
+    running: dict[str, tuple[subprocess.Popen[bytes], Any, Planned, int]] = {}
 
     def start(item: Planned) -> None:
         rdir = out_dir / item.name
         rdir.mkdir(parents=True, exist_ok=True)
         (rdir / "run.json").unlink(missing_ok=True)
+        k = workers(item)
+        args = with_workers(extra, k) if packed else extra
         log = open(rdir / "runner.log", "wb")  # noqa: SIM115 - closed when the child ends
-        running[item.name] = (subprocess.Popen(child_command(item, out_dir, extra, timeout), cwd=REPO,
-                                               stdout=log, stderr=subprocess.STDOUT), log)
+        running[item.name] = (subprocess.Popen(child_command(item, out_dir, args, timeout), cwd=REPO,
+                                               stdout=log, stderr=subprocess.STDOUT), log, item, k)
 
     def reap() -> None:
-        for name, (proc, log) in list(running.items()):
+        for name, (proc, log, _, _) in list(running.items()):
             if proc.poll() is None:
                 continue
             log.close()
@@ -441,19 +517,14 @@ def run_plan(plan: list[Planned], env: Environment, out_dir: Path, extra: list[s
             time.sleep(0.5)
             reap()
 
-    kinds: dict[str, Planned] = {i.name: i for i in plan}
-
-    def startable(item: Planned) -> bool:
-        return not (item.one_at_a_time and any(kinds[n].one_at_a_time for n in running))
-
     try:
         pending = list(queue)
-        while pending:  # in plan order, except that a CoreDNS fault lets the next run go first while another runs
-            wait_below(jobs - 1)
-            ready = next((i for i in pending if startable(i)), None)
+        while pending:  # in plan order, except that a run that does not fit yet lets a later one go first
+            reap()
+            ready = pick_next(pending, [(item, k) for _, _, item, k in running.values()], jobs=jobs,
+                              budget=budget if packed else None, workers=workers)
             if ready is None:
                 time.sleep(0.5)
-                reap()
                 continue
             pending.remove(ready)
             start(ready)
@@ -462,11 +533,11 @@ def run_plan(plan: list[Planned], env: Environment, out_dir: Path, extra: list[s
             start(item)
             wait_below(0)
     except BaseException:
-        for proc, _ in running.values():
+        for proc, _, _, _ in running.values():
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 240  # a replica fault removes its Deployment and waits for it
-        for proc, log in running.values():
+        for proc, log, _, _ in running.values():
             try:
                 proc.wait(timeout=max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

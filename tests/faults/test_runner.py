@@ -417,8 +417,112 @@ def test_coredns_faults_never_run_two_at_once(tmp_path: Path, monkeypatch: pytes
     assert starts[:2] == ["no-reverse-zones", "drop-ptr"]  # the proxy fault did not wait
 
 
+def test_the_workers_of_a_run_are_read_and_set_in_every_spelling_of_dash_n() -> None:
+    for args in (["-n", "4"], ["-n4"], ["--numprocesses", "4"], ["--numprocesses=4"]):
+        assert runner.numprocesses(["-m", "not slow", *args, "-v"]) == 4
+        assert runner.with_workers(["-m", "not slow", *args, "-v"], 2) == ["-m", "not slow", "-v", "-n", "2"]
+    assert runner.numprocesses(["-n", "auto"]) is None and runner.numprocesses(["-v"]) is None
+    assert runner.with_workers(["-v"], 1) == ["-v", "-n", "1"]
+
+
+def test_a_packed_run_gets_the_workers_its_cases_need_and_a_baseline_all_of_them() -> None:
+    """One worker per UNITS_PER_WORKER of expected cost, from 1 to the -n: the one must-FAIL case of
+    case-sensitive needs one worker, fake-cluster-ip's 33 all four, a baseline (every id) all four."""
+    plan = {p.name: p for p in runner.make_plan(list(registry.FAULTS), targeted=True)}
+    assert runner.workers_for(plan["case-sensitive"], 4) == 1
+    assert runner.workers_for(plan["fake-cluster-ip"], 4) == 4
+    assert runner.workers_for(plan["healthy"], 4) == 4 and runner.workers_for(plan["healthy-real"], 3) == 3
+    costs = {n: runner.expected_cost(p) for n, p in plan.items()}
+    assert all(runner.workers_for(p, 4) == min(4, -(-costs[n] // runner.UNITS_PER_WORKER)) or p.fault is None
+               for n, p in plan.items())
+
+
+def test_pick_next_keeps_the_workers_within_the_budget_and_lets_a_smaller_run_fill_the_room() -> None:
+    big, small, other = (runner.Planned(n, fault(n, 1)) for n in ("big", "small", "other"))
+    size = {"big": 4, "small": 1, "other": 4}.__getitem__
+
+    def pick(pending: list[runner.Planned], running: list[tuple[runner.Planned, int]], *, jobs: int = 6,
+             budget: int | None = 8) -> str | None:
+        got = runner.pick_next(pending, running, jobs=jobs, budget=budget, workers=lambda p: size(p.name))
+        return got.name if got else None
+
+    assert pick([big, small], []) == "big"
+    assert pick([other, small], [(big, 4), (small, 1)]) == "small"  # 4 + 1 + 4 > 8: the small one goes first
+    assert pick([other], [(big, 4), (small, 1)]) is None
+    assert pick([other], [(big, 4)]) == "other"  # exactly the budget
+    assert pick([other], [], budget=2) == "other"  # a run alone always fits, even above the budget
+    assert pick([small], [(big, 4), (small, 1)], jobs=2) is None  # never more than --jobs runs
+    assert pick([other, small], [(big, 4)], budget=None) == "other"  # no budget: the plan order, --jobs only
+    a, b = (runner.Planned(n, fault(n, 27, kind="coredns")) for n in ("no-reverse-zones", "wrong-dns-version"))
+    assert pick([b, small], [(a, 1)]) == "small"  # never two CoreDNS faults at once
+
+
+def test_a_packed_plan_starts_runs_with_their_workers_and_never_exceeds_the_budget(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import time as _time
+
+    events: list[tuple[str, str, int, float]] = []
+
+    class Child:
+        def __init__(self, cmd: list[str], **_: object) -> None:
+            self.name = cmd[cmd.index("--name") + 1]
+            rest = cmd[cmd.index("--") + 1:]
+            self.k = runner.numprocesses(rest) or 0
+            assert rest.count("-n") == 1
+            self.t0 = _time.monotonic()
+            events.append(("start", self.name, self.k, self.t0))
+            self.returncode: int | None = None
+
+        def poll(self) -> int | None:
+            if self.returncode is None and _time.monotonic() - self.t0 > 0.3 * self.k:
+                self.returncode = 0
+                events.append(("end", self.name, self.k, _time.monotonic()))
+            return self.returncode
+
+        def send_signal(self, _sig: int) -> None:
+            self.returncode = -15
+
+        def wait(self, timeout: float | None = None) -> int:
+            return self.returncode or 0
+
+    monkeypatch.setattr(subprocess, "Popen", Child)
+    plan = runner.make_plan([registry.BY_NAME[n] for n in ("fake-cluster-ip", "pod-name-nxdomain", "case-sensitive",
+                                                            "drop-ptr", "diverging-replica")], targeted=True)
+    runner.run_plan(plan, None, tmp_path, ["-n", "4", "-m", "not slow"], jobs=6, budget=9)  # type: ignore[arg-type]
+    workers = {n: k for kind, n, k, _ in events if kind == "start"}
+    assert workers == {"healthy": 4, "healthy-real": 4, "fake-cluster-ip": 4, "pod-name-nxdomain": 4,
+                       "case-sensitive": 1, "drop-ptr": 1, "diverging-replica": 1}
+    used = peak = 0
+    for kind, n, k, _ in sorted(events, key=lambda e: e[3]):
+        used += k if kind == "start" else -k
+        peak = max(peak, used)
+        assert used <= 9, n
+        if kind == "start" and n == "diverging-replica":
+            assert used == k  # the replica fault still runs alone
+    assert peak == 9
+    starts = [n for kind, n, _, _ in events if kind == "start"]
+    # the two baselines hold 8 of the 9: drop-ptr (1 worker) fills the room before the longer runs of 4
+    assert starts.index("drop-ptr") < starts.index("fake-cluster-ip")
+
+
 def test_a_timing_dependent_id_is_neither_detected_nor_unexpected() -> None:
     f = Fault("f", "proxy", "f", "t", {"HS-DNS-001": "why"}, may={"HS-DNS-002": "a window of the cluster's timing"})
     for seen in ("failed", "passed"):
         doc = runner.evaluate(CAT, result("healthy", HEALTHY), [(f, result("f", {**HEALTHY, 1: "failed", 2: seen}))])
         assert doc["faults"][0]["unexpected"] == [] and doc["ok"] and doc["score"]["expected"] == 1
+
+
+@pytest.mark.parametrize("args", [["--jobs", "1", "--worker-budget", "8", "--", "-n", "4"],
+                                  ["--jobs", "6", "--worker-budget", "8"],
+                                  ["--jobs", "6", "--worker-budget", "0", "--", "-n", "4"]])
+def test_a_worker_budget_that_cannot_be_honoured_is_refused_with_the_fix(
+        args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Packing needs runs in parallel and a number of workers to share: otherwise exit 2 and say what to give,
+    before anything starts (no run, no proxy, nothing in the cluster)."""
+    from faults import __main__ as cli
+
+    monkeypatch.setattr(runner, "run_plan", lambda *a, **k: pytest.fail("a run started"))
+    assert cli.main(["run", "--ci", *args]) == 2
+    err = capsys.readouterr().err
+    assert "--worker-budget needs" in err and "--jobs 6 --worker-budget 8 -- -n 4" in err
