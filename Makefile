@@ -57,7 +57,7 @@ test: system-deps lint unit
 	scripts/with-local-cluster.sh scripts/selftest.sh
 
 # Seeded-fault self-test (issue 4): the suite healthy and once per fault against the local cluster;
-# every fault must turn exactly its catalogue ids into FAIL. Full set; `make test` runs the CI subset.
+# every fault must turn exactly its catalogue ids into FAIL. Whole scopes; `make test` runs every fault targeted.
 faults: setup
 	scripts/with-local-cluster.sh $(VPY) -m faults run --report-stem fault-detection -- -n 4 --dns-timeout 30 $(PYTEST_ARGS)
 

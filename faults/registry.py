@@ -501,9 +501,9 @@ FAULTS: tuple[Fault, ...] = (
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}
-# `--ci` is every fault, each run targeted at the ids it lists (see runner.make_plan); `make test` runs ten of them
-# that way (scripts/selftest.sh: all 28 do not fit a cold CI run of 60 min), `make faults` every fault over its
-# whole scope (docs/faults.md "CI").
+# `--ci` is every fault, each run targeted at the ids it lists (see runner.make_plan), what `make test` runs
+# (scripts/selftest.sh, the runs packed by workers: runner.pick_next); `make faults` every fault over its whole
+# scope (docs/faults.md "CI").
 
 
 def select(names: str | None) -> list[Fault]:
