@@ -321,35 +321,37 @@ def expected_cost(item: Planned) -> int:
 UNITS_PER_WORKER = 12
 
 
+def _dash_n(extra: list[str], i: int) -> tuple[str, int] | None:
+    """At ``extra[i]``, pytest-xdist's ``-n`` in any spelling (``-n 4``, ``-n4``, ``--numprocesses 4``,
+    ``--numprocesses=4``): its value and how many arguments it takes; None for any other argument."""
+    a = extra[i]
+    if a in ("-n", "--numprocesses") and i + 1 < len(extra):
+        return extra[i + 1], 2
+    if a.startswith("--numprocesses="):
+        return a.split("=", 1)[1], 1
+    if a.startswith("-n") and a[2:].isdigit():
+        return a[2:], 1
+    return None
+
+
 def numprocesses(extra: list[str]) -> int | None:
-    """The ``-n``/``--numprocesses`` of pytest arguments as a number (None: absent, or ``auto``/``logical``)."""
-    for i, a in enumerate(extra):
-        value = None
-        if a in ("-n", "--numprocesses") and i + 1 < len(extra):
-            value = extra[i + 1]
-        elif a.startswith("--numprocesses="):
-            value = a.split("=", 1)[1]
-        elif a.startswith("-n") and a[2:].isdigit():
-            value = a[2:]
-        if value is not None:
-            return int(value) if value.isdigit() else None
+    """The ``-n`` of pytest arguments as a number (None: absent, or ``auto``/``logical``)."""
+    for i in range(len(extra)):
+        found = _dash_n(extra, i)
+        if found is not None:
+            return int(found[0]) if found[0].isdigit() else None
     return None
 
 
 def with_workers(extra: list[str], k: int) -> list[str]:
     """The pytest arguments with their ``-n`` set to ``k`` (every spelling of it replaced)."""
     out: list[str] = []
-    skip = False
-    for i, a in enumerate(extra):
-        if skip:
-            skip = False
-            continue
-        if a in ("-n", "--numprocesses") and i + 1 < len(extra):
-            skip = True
-            continue
-        if a.startswith("--numprocesses=") or (a.startswith("-n") and a[2:].isdigit()):
-            continue
-        out.append(a)
+    i = 0
+    while i < len(extra):
+        found = _dash_n(extra, i)
+        if found is None:
+            out.append(extra[i])
+        i += found[1] if found else 1
     return [*out, "-n", str(k)]
 
 
@@ -477,11 +479,10 @@ def run_plan(plan: list[Planned], env: Environment, out_dir: Path, extra: list[s
             if say:
                 say(item.name, res)
         return results
-    most = numprocesses(extra)
-    packed = budget is not None and most is not None
+    most = numprocesses(extra) if budget is not None else None  # packed when both are given
 
     def workers(item: Planned) -> int:
-        return workers_for(item, most) if packed and most is not None else (most or 1)
+        return workers_for(item, most) if most is not None else 1
 
     queue = [i for i in plan if not i.exclusive]
     tail = [i for i in plan if i.exclusive]
@@ -492,7 +493,7 @@ def run_plan(plan: list[Planned], env: Environment, out_dir: Path, extra: list[s
         rdir.mkdir(parents=True, exist_ok=True)
         (rdir / "run.json").unlink(missing_ok=True)
         k = workers(item)
-        args = with_workers(extra, k) if packed else extra
+        args = with_workers(extra, k) if most is not None else extra
         log = open(rdir / "runner.log", "wb")  # noqa: SIM115 - closed when the child ends
         running[item.name] = (subprocess.Popen(child_command(item, out_dir, args, timeout), cwd=REPO,
                                                stdout=log, stderr=subprocess.STDOUT), log, item, k)
@@ -522,7 +523,7 @@ def run_plan(plan: list[Planned], env: Environment, out_dir: Path, extra: list[s
         while pending:  # in plan order, except that a run that does not fit yet lets a later one go first
             reap()
             ready = pick_next(pending, [(item, k) for _, _, item, k in running.values()], jobs=jobs,
-                              budget=budget if packed else None, workers=workers)
+                              budget=budget if most is not None else None, workers=workers)
             if ready is None:
                 time.sleep(0.5)
                 continue

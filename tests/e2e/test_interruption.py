@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,29 +39,33 @@ def _core() -> client.CoreV1Api:
     return client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
 
 
+def _namespaces(run_id: str) -> list[client.V1Namespace]:
+    return list(_core().list_namespace(label_selector=f"hsdns.io/run-id={run_id}").items)
+
+
 def run_namespaces(run_id: str) -> list[str]:
-    return sorted(n.metadata.name for n in _core().list_namespace(label_selector=f"hsdns.io/run-id={run_id}").items)
+    return sorted(n.metadata.name for n in _namespaces(run_id))
+
+
+def _wait(run_id: str, done: Callable[[list[client.V1Namespace]], bool], timeout: float) -> list[str]:
+    """The names of the run's namespaces once ``done`` holds for them, or as they are after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    items = _namespaces(run_id)
+    while not done(items) and time.monotonic() < deadline:
+        time.sleep(1)
+        items = _namespaces(run_id)
+    return sorted(n.metadata.name for n in items)
 
 
 def gone(run_id: str, timeout: float = 90) -> list[str]:
     """The run's namespaces still present after waiting ``timeout`` for the terminating ones to go."""
-    deadline = time.monotonic() + timeout
-    left = run_namespaces(run_id)
-    while left and time.monotonic() < deadline:
-        time.sleep(1)
-        left = run_namespaces(run_id)
-    return left
+    return _wait(run_id, lambda items: not items, timeout)
 
 
 def settled(run_id: str, timeout: float = 60) -> list[str]:
     """The run's namespaces once none of them is still terminating (the kept ones stay Active), or as they are
     after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        items = _core().list_namespace(label_selector=f"hsdns.io/run-id={run_id}").items
-        if time.monotonic() >= deadline or all((n.status.phase or "Active") != "Terminating" for n in items):
-            return sorted(n.metadata.name for n in items)
-        time.sleep(1)
+    return _wait(run_id, lambda items: all((n.status.phase or "Active") != "Terminating" for n in items), timeout)
 
 
 def start(run_id: str, *args: str, reports: Path) -> subprocess.Popen[str]:

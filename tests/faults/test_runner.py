@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -374,25 +375,29 @@ def test_every_id_of_the_extended_faults_is_reasoned_one_way_or_the_other() -> N
         assert not set(f.reasons) & left_out, f.name
 
 
-def test_coredns_faults_never_run_two_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two CoreDNS faults choosing loopback ports at the same moment can collide: one runs after the other,
-    while proxy faults still run next to them."""
+def stub_children(monkeypatch: pytest.MonkeyPatch,
+                  seconds: Callable[[int], float]) -> list[tuple[str, str, int, float]]:
+    """``run_plan``'s children as stubs (subprocess.Popen replaced): each "runs" ``seconds(k)`` for its ``-n k``
+    (0 without one) and records ("start"|"end", run name, k, monotonic time) in the list returned."""
     import subprocess
     import time as _time
 
-    events: list[tuple[str, str, float]] = []
+    events: list[tuple[str, str, int, float]] = []
 
     class Child:
         def __init__(self, cmd: list[str], **_: object) -> None:
             self.name = cmd[cmd.index("--name") + 1]
+            rest = cmd[cmd.index("--") + 1:]
+            self.k = runner.numprocesses(rest) or 0
+            assert rest.count("-n") <= 1
             self.t0 = _time.monotonic()
-            events.append(("start", self.name, self.t0))
+            events.append(("start", self.name, self.k, self.t0))
             self.returncode: int | None = None
 
         def poll(self) -> int | None:
-            if self.returncode is None and _time.monotonic() - self.t0 > 0.6:
+            if self.returncode is None and _time.monotonic() - self.t0 > seconds(self.k):
                 self.returncode = 0
-                events.append(("end", self.name, _time.monotonic()))
+                events.append(("end", self.name, self.k, _time.monotonic()))
             return self.returncode
 
         def send_signal(self, _sig: int) -> None:
@@ -402,18 +407,25 @@ def test_coredns_faults_never_run_two_at_once(tmp_path: Path, monkeypatch: pytes
             return self.returncode or 0
 
     monkeypatch.setattr(subprocess, "Popen", Child)
+    return events
+
+
+def test_coredns_faults_never_run_two_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two CoreDNS faults choosing loopback ports at the same moment can collide: one runs after the other,
+    while proxy faults still run next to them."""
+    events = stub_children(monkeypatch, seconds=lambda k: 0.6)
     a, b = (Fault(n, "coredns", n, "t", {"HS-DNS-027": "why"}) for n in ("no-reverse-zones", "wrong-dns-version"))
     p = fault("drop-ptr", 19)
     plan = [runner.Planned(f.name, f) for f in (a, b, p)]
     runner.run_plan(plan, None, tmp_path, [], jobs=3)  # type: ignore[arg-type]  # children are stubs: no env
     running: set[str] = set()
-    for kind, name, _ in sorted(events, key=lambda e: e[2]):
+    for kind, name, _, _ in sorted(events, key=lambda e: e[3]):
         if kind == "start":
             running.add(name)
             assert not {"no-reverse-zones", "wrong-dns-version"} <= running
         else:
             running.discard(name)
-    starts = [n for k, n, _ in events if k == "start"]
+    starts = [n for k, n, _, _ in events if k == "start"]
     assert starts[:2] == ["no-reverse-zones", "drop-ptr"]  # the proxy fault did not wait
 
 
@@ -459,34 +471,7 @@ def test_pick_next_keeps_the_workers_within_the_budget_and_lets_a_smaller_run_fi
 
 def test_a_packed_plan_starts_runs_with_their_workers_and_never_exceeds_the_budget(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import subprocess
-    import time as _time
-
-    events: list[tuple[str, str, int, float]] = []
-
-    class Child:
-        def __init__(self, cmd: list[str], **_: object) -> None:
-            self.name = cmd[cmd.index("--name") + 1]
-            rest = cmd[cmd.index("--") + 1:]
-            self.k = runner.numprocesses(rest) or 0
-            assert rest.count("-n") == 1
-            self.t0 = _time.monotonic()
-            events.append(("start", self.name, self.k, self.t0))
-            self.returncode: int | None = None
-
-        def poll(self) -> int | None:
-            if self.returncode is None and _time.monotonic() - self.t0 > 0.3 * self.k:
-                self.returncode = 0
-                events.append(("end", self.name, self.k, _time.monotonic()))
-            return self.returncode
-
-        def send_signal(self, _sig: int) -> None:
-            self.returncode = -15
-
-        def wait(self, timeout: float | None = None) -> int:
-            return self.returncode or 0
-
-    monkeypatch.setattr(subprocess, "Popen", Child)
+    events = stub_children(monkeypatch, seconds=lambda k: 0.3 * k)
     plan = runner.make_plan([registry.BY_NAME[n] for n in ("fake-cluster-ip", "pod-name-nxdomain", "case-sensitive",
                                                             "drop-ptr", "diverging-replica")], targeted=True)
     runner.run_plan(plan, None, tmp_path, ["-n", "4", "-m", "not slow"], jobs=6, budget=9)  # type: ignore[arg-type]
