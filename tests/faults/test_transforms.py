@@ -152,6 +152,23 @@ def test_stale_cache_keeps_old_records_and_answers_after_nxdomain() -> None:
     assert not out.authority
 
 
+def test_stale_cache_keeps_every_srv_record_of_a_scale_down() -> None:
+    """The scale scenario's SRV set (150 -> 10): all 150 keep answering, the ten current ones once each."""
+    ctx = t.Ctx()
+    name = f"_http._tcp.{SVC}"
+
+    def srv(n: int) -> tuple[dns.message.Message, dns.message.Message]:
+        q = dns.message.make_query(name, "SRV")
+        r = dns.message.make_response(q)
+        r.answer.append(dns.rrset.from_text_list(name, 5, "IN", "SRV",
+                                                 [f"0 100 8080 web-{i}.{SVC}" for i in range(n)]))
+        return q, r
+
+    assert len(t.stale_cache(*srv(150), ctx).answer[0]) == 150
+    out = t.stale_cache(*srv(10), ctx)
+    assert sorted(rd.target.to_text() for rd in out.answer[0]) == sorted(f"web-{i}.{SVC}" for i in range(150))
+
+
 def test_stale_cache_is_case_insensitive_per_name() -> None:
     ctx = t.Ctx()
     q, r = a_resp(SVC, IPS)
