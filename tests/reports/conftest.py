@@ -16,12 +16,19 @@ if str(REPO_ROOT) not in sys.path:  # the fake suites import fixtures.reporting
 
 
 @pytest.fixture
-def fake_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A pytester directory holding the fake suite, its conftest, the fixture catalogue and a pyproject."""
+def suite_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The environment of a pytester run of the project's plugins: no HSDNS_* setting of the caller's, and the
+    repository importable (the fake suites import fixtures.*)."""
     for name in list(os.environ):
         if name.startswith("HSDNS_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    return monkeypatch
+
+
+@pytest.fixture
+def fake_suite(pytester: pytest.Pytester, suite_env: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester directory holding the fake suite, its conftest, the fixture catalogue and a pyproject."""
     (pytester.path / "conformance").mkdir()
     (pytester.path / "conformance" / "catalogue.yaml").write_text((DATA / "catalogue.yaml").read_text())
     pytester.makeconftest((DATA / "fake_conftest.py").read_text())

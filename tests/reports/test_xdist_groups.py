@@ -5,12 +5,9 @@ the workers used to leave the groups untagged, and the controller spread them li
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-from tests.reports.helpers import REPO_ROOT
 
 SUITE = """
 import os
@@ -37,14 +34,10 @@ def test_free(i):
 
 @pytest.mark.parametrize("dist", [[], ["--dist", "load"], ["--dist", "loadgroup"]],
                          ids=["default", "load", "loadgroup"])
-def test_an_xdist_group_runs_on_one_worker(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+def test_an_xdist_group_runs_on_one_worker(pytester: pytest.Pytester, suite_env: pytest.MonkeyPatch,
                                            tmp_path: Path, dist: list[str]) -> None:
-    for name in list(os.environ):
-        if name.startswith("HSDNS_"):
-            monkeypatch.delenv(name)
     out = tmp_path / "workers.txt"
-    monkeypatch.setenv("HSDNS_TEST_OUT", str(out))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    suite_env.setenv("HSDNS_TEST_OUT", str(out))
     pytester.makeconftest('pytest_plugins = ["fixtures.plugin"]\n')
     pytester.makepyfile(test_groups=SUITE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "3", *dist)
