@@ -284,6 +284,52 @@ def test_a_hold_of_slow_right_answers_is_never_cut_short(monkeypatch: pytest.Mon
     assert ev.info["hold"][0]["answers"] == 20 and clock.t - 1000.0 > 3 * 15
 
 
+class _SteppedClock:
+    """The loop's clock and the pacer's sleep: time moves only when the loop sleeps; the sleeps are kept."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 3))
+        self.t += seconds
+
+
+def test_a_dns_that_stays_wrong_is_asked_less_often_and_at_the_full_rate_again_once_it_changes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same wrong answer for QUIET_AFTER (2 s) at 0.1 s: then every QUIET_INTERVAL (0.5 s), every answer still
+    judged; the first right answer starts the streak at the full rate again, and the case converges and holds."""
+    clock = _SteppedClock()
+    monkeypatch.setattr("fixtures.dns.converge.time", clock)
+    monkeypatch.setattr("fixtures.polling.time", clock)
+    runner = _Scripted([[]] * 30 + [AB])
+    ev = Evidence(get_case("HS-DNS-002"), "req")
+    Dns(runner, ev, timeout=30, hold=HoldPolicy(stable=3, answers=3, seconds=0.0), interval=0.1).expect(
+        "web.test.", "A", Expectation.exactly(AB, "A"), transports=("udp",))
+    assert runner.calls == 30 + 3 + 3
+    quiet = clock.sleeps.index(0.5)
+    assert all(s == 0.1 for s in clock.sleeps[:quiet]) and 19 <= quiet <= 21  # 2 s of the same wrong answer
+    assert clock.sleeps[quiet:30] == [0.5] * (30 - quiet)  # every later poll of it judged, two a second
+    assert all(s == 0.1 for s in clock.sleeps[30:])  # the right answers: full rate
+
+
+def test_a_dns_that_stays_wrong_still_fails_at_its_deadline_when_asked_less_often(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _SteppedClock()
+    monkeypatch.setattr("fixtures.dns.converge.time", clock)
+    monkeypatch.setattr("fixtures.polling.time", clock)
+    runner = _Scripted([[]])
+    ev = Evidence(get_case("HS-DNS-002"), "req")
+    with pytest.raises(DnsViolation):
+        Dns(runner, ev, timeout=10, hold=HoldPolicy(stable=3, answers=3, seconds=0.0), interval=0.1).expect(
+            "web.test.", "A", Expectation.exactly(AB, "A"), transports=("udp",))
+    assert 10.0 <= clock.t - 1000.0 <= 10.6 and runner.calls <= 20 + 16 + 1  # 20 at 0.1 s, then 0.5 s
+
+
 def test_a_hold_with_no_right_answer_for_a_whole_timeout_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """The DNS server stopped answering during the hold: no wrong answer was seen (no FAIL), and after one
     timeout without a right answer the case is an ERROR that says so."""
