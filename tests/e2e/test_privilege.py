@@ -95,7 +95,10 @@ def test_the_catalogue_passes_with_exactly_the_rights_of_deploy_rbac_and_writes_
     reports = Path(os.environ.get("HSDNS_SELFTEST_REPORTS_DIR") or ROOT / "reports")
     for stale in ("conformance.json", "junit.xml"):
         (reports / stale).unlink(missing_ok=True)
-    proc = _run(kubeconfig, reports, "conformance", "-n", "4")
+    # --dns-timeout 30, not the default 90: each known deviation of the local CoreDNS (expectations/local.yaml)
+    # FAILs only at its deadline, and the healthy answers here converge within a few seconds even on CI's
+    # loaded 2 cores (docs/faults.md "CI": 6.0 s with the fault runs beside them).
+    proc = _run(kubeconfig, reports, "conformance", "-n", "4", "--dns-timeout", "30")
     counts = _counts(reports)
     # exit 1 = some case FAILed; every FAIL must be a known deviation the expectations file lists
     assert proc.returncode in (0, 1) and counts["error"] == 0, proc.stdout[-4000:]
