@@ -97,7 +97,8 @@ def scale(kube_api: k8s.ApiClient, hsdns_settings: Settings, cluster_facts: Clus
 
 def _note(evidence: Evidence, sc: ScaleWorkload) -> None:
     evidence.info.update({"replicas": sc.replicas, "endpoint_slices": sc.slices,
-                          "rollout_s": round(sc.rollout_s, 1),
+                          # the module's one workload: its rollout is shared by the scenario's cases
+                          "shared_workload": sc.namespace.name, "shared_rollout_s": round(sc.rollout_s, 1),
                           "verified_after_ready_s": round(time.monotonic() - sc.ready_at, 1)})
 
 
