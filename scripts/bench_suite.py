@@ -79,19 +79,16 @@ def profile(run: dict[str, Any]) -> dict[str, float]:
             else:
                 out["rollout"] += info.get("rollout_s", 0.0)
             if shared and info.get("shared_stream"):
+                # its converge, hold and any FAIL's wait are the stream's, in the call of the case that asked first
                 c, h = streams.get(shared, (0.0, 0.0))
                 streams[shared] = (max(c, converge), max(h, hold))
-            else:
-                out["converge"] += converge
-                out["hold"] += hold
+                continue
+            out["converge"] += converge
+            out["hold"] += hold
             own_rollout = 0.0 if shared else info.get("rollout_s", 0.0)
             rest = max(0.0, info.get("call_s", 0.0) - own_rollout - converge - hold)
-            if res.get("status") == "failed" and not info.get("shared_stream"):
-                # A FAIL is called at its deadline (--dns-timeout) and not before: a DNS still converging is not
-                # broken. Irreducible at that deadline (a shared stream's wait is in the case that asked first).
-                out["fail_wait"] += rest
-            elif not info.get("shared_stream"):
-                out["body_other"] += rest
+            # A FAIL is called at its deadline (--dns-timeout) and not before: a DNS still converging is not broken.
+            out["fail_wait" if res.get("status") == "failed" else "body_other"] += rest
     out["rollout"] += sum(shared_rollout.values())
     out["setup"] = max(0.0, out["setup"] - sum(shared_rollout.values()))
     for c, h in streams.values():
@@ -120,9 +117,9 @@ def main() -> int:
         result["modes"][mode] = {"wall_s": run["wall_s"], "closing": run["closing"], "profile": prof,
                                  "returncode": run["returncode"]}
         figures[f"wall_{mode}_s"] = run["wall_s"]
-        ids = sorted({str(r.get("id")) for r in run["doc"].get("results", [])})
-        digest = hashlib.sha256(",".join(ids).encode()).hexdigest()[:12]
-        result.setdefault("cases", {"count": len(ids), "ids_sha": digest})
+        if "cases" not in result:  # the set of cases the run chose (the same in every mode)
+            ids = sorted({str(r.get("id")) for r in run["doc"].get("results", [])})
+            result["cases"] = {"count": len(ids), "ids_sha": hashlib.sha256(",".join(ids).encode()).hexdigest()[:12]}
         print(f"{mode:>6}: {run['wall_s']:6.1f} s   {run['closing']}", flush=True)
         if mode == "serial":
             irreducible = prof["rollout"] + prof["converge"] + prof["hold"] + prof["fail_wait"]
