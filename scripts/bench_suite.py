@@ -99,6 +99,18 @@ def profile(run: dict[str, Any]) -> dict[str, float]:
     return {k: round(v, 1) for k, v in out.items()}
 
 
+def machine() -> str:
+    """The machine a baseline was measured on: CPUs and memory (a baseline compares only on a like machine)."""
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f", {round(int(line.split()[1]) / 1024 / 1024)} GiB"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores{mem}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--modes", default="serial,2,4", help="comma list: serial or a worker count (default serial,2,4)")
@@ -161,9 +173,10 @@ def main() -> int:
     (ROOT / "reports" / "bench-suite.json").write_text(json.dumps(result, indent=2) + "\n")
     if args.update_baseline:
         args.baseline.parent.mkdir(parents=True, exist_ok=True)
+        command = " ".join(a for a in sys.argv[1:] if a != "--update-baseline")
         args.baseline.write_text(json.dumps({"date": result["date"], "figures": figures, "cases": result.get("cases"),
-                                             "command": "scripts/bench_suite.py " + " ".join(sys.argv[1:])},
-                                            indent=2) + "\n")
+                                             "command": f"scripts/bench_suite.py {command}".strip(),
+                                             "machine": machine()}, indent=2) + "\n")
     return 0
 
 
